@@ -1,0 +1,247 @@
+//! Strict validation of Kubernetes objects against the k8s-openapi types.
+//!
+//! k8s-openapi alone is lenient: it drops unknown fields and fills missing
+//! required ones with defaults. Here unknown fields are collected with
+//! `serde_ignored`, type errors get their field path from
+//! `serde_path_to_error`, and a required field that was missing shows up as a
+//! key the typed object writes back but the input never had.
+//!
+//! This crate is separate so its slow-to-compile generic code stays cached.
+
+mod service_monitor;
+
+use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy, rbac};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use service_monitor::ServiceMonitor;
+
+/// The Kubernetes version whose schema objects are checked against.
+pub const KUBERNETES_VERSION: &str = "1.34";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaError {
+    /// Dotted field path, `spec.template.spec.containers[0].name`; empty for the object itself.
+    pub path: String,
+    pub message: String,
+}
+
+type Checker = fn(&Value) -> Vec<SchemaError>;
+
+macro_rules! kinds {
+    ($($api_version:literal $kind:literal => $ty:ty,)*) => {
+        const KINDS: &[(&str, &str, Checker)] = &[$(($api_version, $kind, check::<$ty>)),*];
+    };
+}
+
+kinds! {
+    "v1" "Namespace" => core::v1::Namespace,
+    "v1" "ServiceAccount" => core::v1::ServiceAccount,
+    "v1" "ConfigMap" => core::v1::ConfigMap,
+    "v1" "Secret" => core::v1::Secret,
+    "v1" "Service" => core::v1::Service,
+    "apps/v1" "Deployment" => apps::v1::Deployment,
+    "apps/v1" "StatefulSet" => apps::v1::StatefulSet,
+    "apps/v1" "DaemonSet" => apps::v1::DaemonSet,
+    "batch/v1" "CronJob" => batch::v1::CronJob,
+    "batch/v1" "Job" => batch::v1::Job,
+    "autoscaling/v2" "HorizontalPodAutoscaler" => autoscaling::v2::HorizontalPodAutoscaler,
+    "policy/v1" "PodDisruptionBudget" => policy::v1::PodDisruptionBudget,
+    "networking.k8s.io/v1" "NetworkPolicy" => networking::v1::NetworkPolicy,
+    "networking.k8s.io/v1" "Ingress" => networking::v1::Ingress,
+    "rbac.authorization.k8s.io/v1" "Role" => rbac::v1::Role,
+    "rbac.authorization.k8s.io/v1" "RoleBinding" => rbac::v1::RoleBinding,
+    "monitoring.coreos.com/v1" "ServiceMonitor" => ServiceMonitor,
+}
+
+/// Kinds stamp can check, as `apiVersion/kind`.
+pub fn known_kinds() -> impl Iterator<Item = String> {
+    KINDS.iter().map(|(v, k, _)| format!("{v}/{k}"))
+}
+
+/// Kinds that live outside any namespace.
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "CustomResourceDefinition"
+            | "PriorityClass"
+            | "StorageClass"
+    )
+}
+
+/// Every problem of one object; empty when it is valid.
+pub fn validate(object: &Value) -> Vec<SchemaError> {
+    let field = |name: &str| object.get(name).and_then(Value::as_str);
+    let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
+        return vec![SchemaError {
+            path: String::new(),
+            message: "an object needs string `apiVersion` and `kind` fields".into(),
+        }];
+    };
+    match KINDS.iter().find(|(v, k, _)| *v == api_version && *k == kind) {
+        Some((_, _, checker)) => checker(object),
+        None => vec![SchemaError {
+            path: "kind".into(),
+            message: format!("`{api_version}` `{kind}` is not a kind stamp can validate"),
+        }],
+    }
+}
+
+fn check<T: DeserializeOwned + Serialize>(input: &Value) -> Vec<SchemaError> {
+    let mut unknown = Vec::new();
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(format_path(&path));
+    let de = serde_ignored::Deserializer::new(input, &mut record);
+    let typed: Result<T, _> = serde_path_to_error::deserialize(de);
+    let mut errors: Vec<SchemaError> = unknown
+        .into_iter()
+        .map(|path| SchemaError {
+            message: format!("unknown field `{}`", path.rsplit(['.', '[']).next().unwrap_or(&path)),
+            path,
+        })
+        .collect();
+    match typed {
+        Err(e) => {
+            let mut path = e.path().to_string().trim_start_matches('.').to_string();
+            let message = e.into_inner().to_string();
+            // serde reports a missing field at its parent: point at the field.
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                path = if path.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+            }
+            errors.push(SchemaError { path, message });
+        }
+        Ok(typed) => match serde_json::to_value(&typed) {
+            Ok(written) => missing_fields(input, &written, String::new(), &mut errors),
+            Err(e) => errors.push(SchemaError {
+                path: String::new(),
+                message: e.to_string(),
+            }),
+        },
+    }
+    errors
+}
+
+/// Keys the typed object wrote back that the input did not have: required
+/// fields serde filled with a default.
+fn missing_fields(input: &Value, written: &Value, path: String, errors: &mut Vec<SchemaError>) {
+    match (input, written) {
+        (Value::Object(given), Value::Object(full)) => {
+            for (key, value) in full {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match given.get(key) {
+                    Some(given_value) => missing_fields(given_value, value, child, errors),
+                    None => errors.push(SchemaError {
+                        path: child,
+                        message: format!("missing required field `{key}`"),
+                    }),
+                }
+            }
+        }
+        (Value::Array(given), Value::Array(full)) => {
+            for (i, (g, w)) in given.iter().zip(full).enumerate() {
+                missing_fields(g, w, format!("{path}[{i}]"), errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn format_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", format_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = format_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => format_path(parent),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(container: Value) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"metadata": {"labels": {"app": "a"}},
+                "spec": {"containers": [container]}}}
+        })
+    }
+
+    #[test]
+    fn accepts_a_valid_deployment() {
+        assert_eq!(validate(&deployment(json!({"name": "app", "image": "x:1"}))), vec![]);
+    }
+
+    #[test]
+    fn reports_unknown_fields_with_their_path() {
+        let mut d = deployment(json!({"name": "app"}));
+        d["spec"]["template"]["spec"]["containres"] = json!([]);
+        assert_eq!(
+            validate(&d),
+            vec![SchemaError {
+                path: "spec.template.spec.containres".into(),
+                message: "unknown field `containres`".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn reports_missing_required_fields() {
+        let errors = validate(&deployment(json!({"image": "x:1"})));
+        assert_eq!(errors[0].path, "spec.template.spec.containers[0].name");
+        let mut d = deployment(json!({"name": "app"}));
+        d["spec"].as_object_mut().unwrap().remove("selector");
+        assert_eq!(validate(&d)[0].path, "spec.selector");
+    }
+
+    #[test]
+    fn reports_wrong_types_with_their_path() {
+        let errors = validate(&deployment(
+            json!({"name": "app", "ports": [{"containerPort": "http"}]}),
+        ));
+        assert_eq!(
+            errors[0].path,
+            "spec.template.spec.containers[0].ports[0].containerPort"
+        );
+        assert!(errors[0].message.contains("invalid type"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn checks_service_monitors_strictly() {
+        let sm = json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "a"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "endpoints": [{"port": "http", "intervall": "30s"}]}});
+        assert_eq!(validate(&sm)[0].path, "spec.endpoints[0].intervall");
+        let sm = json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "a"},
+            "spec": {"endpoints": []}});
+        assert_eq!(validate(&sm)[0].path, "spec.selector");
+    }
+
+    #[test]
+    fn refuses_unknown_kinds() {
+        let errors = validate(&json!({"apiVersion": "v1", "kind": "Pod"}));
+        assert!(errors[0].message.contains("not a kind"));
+    }
+}

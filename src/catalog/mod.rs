@@ -1,0 +1,722 @@
+//! The catalog: `stamp.yaml` and everything under `catalog/`, read into typed,
+//! position-carrying values. Cross-file references are checked in `resolve`.
+
+mod quantity;
+pub mod reader;
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::load::Sources;
+use crate::yaml_tree::{self, Node};
+pub use quantity::parse_quantity;
+use reader::{Fields, Reader, Spanned, node_to_json};
+
+pub const STAMP_FILE: &str = "stamp.yaml";
+pub const PROFILES_FILE: &str = "catalog/profiles.yaml";
+pub const SIZES_FILE: &str = "catalog/sizes.yaml";
+pub const ENVIRONMENTS_FILE: &str = "catalog/environments.yaml";
+pub const TEAMS_FILE: &str = "catalog/teams.yaml";
+pub const SERVICES_DIR: &str = "catalog/services/";
+
+/// Repo settings from `stamp.yaml`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub repo_url: Option<String>,
+    pub platform_team: String,
+    pub argocd_namespace: String,
+    pub argocd_project: String,
+    pub argocd_revision: String,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            repo_url: None,
+            platform_team: "@acme/platform".into(),
+            argocd_namespace: "argocd".into(),
+            argocd_project: "default".into(),
+            argocd_revision: "main".into(),
+        }
+    }
+}
+
+/// Values any level of the resolution order may set. Which keys a level
+/// accepts is decided by its reader; unset values stay `None`.
+#[derive(Clone, Debug, Default)]
+pub struct Layer {
+    pub size: Option<Spanned<String>>,
+    pub replicas: Option<Spanned<i64>>,
+    pub image_repository: Option<Spanned<String>>,
+    pub image_tag: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub schedule: Option<Spanned<String>>,
+    pub env: Vec<(Spanned<String>, Spanned<String>)>,
+    pub components: Vec<Spanned<String>>,
+    pub params: Vec<(Spanned<String>, Spanned<Value>)>,
+    pub regions: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: Spanned<String>,
+    pub archetype: Spanned<String>,
+    pub components: Vec<Spanned<String>>,
+    pub defaults: Layer,
+}
+
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub cpu: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Autoscaling {
+    pub min: Spanned<i64>,
+    pub max: Spanned<i64>,
+    pub cpu_utilization: Spanned<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Size {
+    pub name: Spanned<String>,
+    pub replicas: Spanned<i64>,
+    pub requests: Resources,
+    pub limits: Resources,
+    pub autoscaling: Option<Autoscaling>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Approval {
+    Auto,
+    FastLane,
+    Manual,
+}
+
+impl Approval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Auto => "auto",
+            Approval::FastLane => "fast-lane",
+            Approval::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub name: Spanned<String>,
+    pub cluster: Spanned<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: Spanned<String>,
+    pub approval: Approval,
+    pub regions: Vec<Region>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Team {
+    pub name: Spanned<String>,
+    pub github: Spanned<String>,
+    pub slack: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Owners {
+    pub team: Spanned<String>,
+    pub slack: Option<Spanned<String>>,
+    pub oncall: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// `catalog/services/<name>.yaml`
+    pub file: String,
+    pub name: Spanned<String>,
+    pub profile: Spanned<String>,
+    pub environments: Vec<Spanned<String>>,
+    pub layer: Layer,
+    pub overrides: Vec<(Spanned<String>, Layer)>,
+    pub owners: Owners,
+}
+
+/// Named entries of one shared file, in file order. Entries with errors are
+/// left out but remembered, so that whoever refers to them fails quietly
+/// instead of repeating the error.
+#[derive(Clone, Debug)]
+pub struct Table<T> {
+    pub file: &'static str,
+    pub items: Vec<T>,
+    index: HashMap<String, usize>,
+    pub broken: BTreeSet<String>,
+    /// The file could not be read at all: every name in it counts as broken.
+    pub file_broken: bool,
+}
+
+pub enum Lookup<'a, T> {
+    Found(&'a T),
+    Broken,
+    Missing,
+}
+
+impl<T> Table<T> {
+    fn new(file: &'static str) -> Table<T> {
+        Table {
+            file,
+            items: Vec::new(),
+            index: HashMap::new(),
+            broken: BTreeSet::new(),
+            file_broken: false,
+        }
+    }
+
+    fn insert(&mut self, name: &str, item: Option<T>) {
+        match item {
+            Some(item) => {
+                self.index.insert(name.to_string(), self.items.len());
+                self.items.push(item);
+            }
+            None => {
+                self.broken.insert(name.to_string());
+            }
+        }
+    }
+
+    pub fn lookup(&self, name: &str) -> Lookup<'_, T> {
+        match self.index.get(name) {
+            Some(&i) => Lookup::Found(&self.items[i]),
+            None if self.file_broken || self.broken.contains(name) => Lookup::Broken,
+            None => Lookup::Missing,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.index.get(name).map(|&i| &self.items[i])
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.index
+            .keys()
+            .map(String::as_str)
+            .chain(self.broken.iter().map(String::as_str))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    pub settings: Settings,
+    pub profiles: Table<Profile>,
+    pub sizes: Table<Size>,
+    pub environments: Table<Environment>,
+    pub teams: Table<Team>,
+    pub services: Vec<Service>,
+    /// Stems of service files that could not be read; their output is kept.
+    pub broken_services: BTreeSet<String>,
+    /// True when a file every target depends on (stamp.yaml) is broken.
+    pub settings_broken: bool,
+}
+
+const SERVICE_KEYS: &[&str] = &[
+    "name",
+    "profile",
+    "size",
+    "environments",
+    "image",
+    "port",
+    "schedule",
+    "env",
+    "components",
+    "replicas",
+    "params",
+    "overrides",
+    "owners",
+];
+const OVERRIDE_KEYS: &[&str] = &[
+    "size",
+    "replicas",
+    "image",
+    "port",
+    "schedule",
+    "env",
+    "components",
+    "params",
+    "regions",
+];
+const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "schedule", "env", "params"];
+
+/// Reads the whole catalog. Every problem is returned; what could be read is kept.
+pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let (settings, settings_broken) = parse_settings(sources, &mut diags);
+    let profiles = parse_table(sources, PROFILES_FILE, "profiles", &mut diags, read_profile);
+    let sizes = parse_table(sources, SIZES_FILE, "sizes", &mut diags, read_size);
+    let environments = parse_table(sources, ENVIRONMENTS_FILE, "environments", &mut diags, read_environment);
+    let teams = parse_table(sources, TEAMS_FILE, "teams", &mut diags, read_team);
+
+    let mut services = Vec::new();
+    let mut broken_services = BTreeSet::new();
+    for (path, text) in sources.files_under(SERVICES_DIR) {
+        let Some(stem) = path.strip_prefix(SERVICES_DIR).and_then(|f| f.strip_suffix(".yaml")) else {
+            continue;
+        };
+        let mut reader = Reader::new(path);
+        let service = match yaml_tree::parse(path, text) {
+            Ok(node) => read_service(&mut reader, &node, stem),
+            Err(d) => {
+                reader.push(d);
+                None
+            }
+        };
+        match service {
+            Some(service) if reader.diags.is_empty() => services.push(service),
+            _ => {
+                broken_services.insert(stem.to_string());
+            }
+        }
+        diags.append(&mut reader.diags);
+    }
+    let catalog = Catalog {
+        settings,
+        profiles,
+        sizes,
+        environments,
+        teams,
+        services,
+        broken_services,
+        settings_broken,
+    };
+    (catalog, diags)
+}
+
+fn parse_settings(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (Settings, bool) {
+    let mut settings = Settings::default();
+    let Some(text) = sources.get(STAMP_FILE) else {
+        return (settings, false);
+    };
+    let mut r = Reader::new(STAMP_FILE);
+    match yaml_tree::parse(STAMP_FILE, text) {
+        Err(d) => r.push(d),
+        Ok(node) => {
+            if let Some(f) = r.map(&node, "stamp.yaml", &["repo_url", "platform_team", "argocd"]) {
+                if let Some(n) = f.get("repo_url") {
+                    settings.repo_url = r.string(n, "repo_url").map(|s| s.value);
+                }
+                if let Some(n) = f.get("platform_team")
+                    && let Some(team) = r.string(n, "platform_team")
+                {
+                    check_github_owner(&mut r, &team);
+                    settings.platform_team = team.value;
+                }
+                if let Some(argo) = f
+                    .get("argocd")
+                    .and_then(|n| r.map(n, "argocd", &["namespace", "project", "revision"]))
+                {
+                    if let Some(v) = argo.get("namespace").and_then(|n| r.name(n, "argocd.namespace")) {
+                        settings.argocd_namespace = v.value;
+                    }
+                    if let Some(v) = argo.get("project").and_then(|n| r.string(n, "argocd.project")) {
+                        settings.argocd_project = v.value;
+                    }
+                    if let Some(v) = argo.get("revision").and_then(|n| r.string(n, "argocd.revision")) {
+                        settings.argocd_revision = v.value;
+                    }
+                }
+            }
+        }
+    }
+    let broken = !r.diags.is_empty();
+    diags.append(&mut r.diags);
+    (settings, broken)
+}
+
+/// Reads `<top>: { name: entry, ... }` files (profiles, sizes, environments, teams).
+fn parse_table<T>(
+    sources: &Sources,
+    file: &'static str,
+    top: &str,
+    diags: &mut Vec<Diagnostic>,
+    read: fn(&mut Reader, Spanned<String>, &Node) -> Option<T>,
+) -> Table<T> {
+    let mut table = Table::new(file);
+    let Some(text) = sources.get(file) else {
+        diags.push(
+            Diagnostic::new(file, Pos::START, format!("`{file}` is missing"))
+                .with_hint("`stamp init` scaffolds a catalog"),
+        );
+        table.file_broken = true;
+        return table;
+    };
+    let mut r = Reader::new(file);
+    table.file_broken = true;
+    match yaml_tree::parse(file, text) {
+        Err(d) => r.push(d),
+        Ok(node) => {
+            if let Some(f) = r.map(&node, file, &[top])
+                && let Some(entries) = r.require(&f, top, file).map(|n| r.entries(n, top))
+            {
+                table.file_broken = false;
+                for (name, node) in entries {
+                    let before = r.diags.len();
+                    let item = r
+                        .name(&node_at(&name), "name")
+                        .and_then(|name| read(&mut r, name, node));
+                    let item = item.filter(|_| r.diags.len() == before);
+                    table.insert(&name.value, item);
+                }
+            }
+        }
+    }
+    diags.append(&mut r.diags);
+    table
+}
+
+/// A scalar node for a map key, so keys are checked like any value.
+fn node_at(name: &Spanned<String>) -> Node {
+    Node {
+        pos: name.pos,
+        kind: yaml_tree::NodeKind::Scalar {
+            text: name.value.clone(),
+            plain: false,
+        },
+    }
+}
+
+fn read_profile(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Profile> {
+    let what = format!("profile `{}`", name.value);
+    let f = r.map(node, &what, &["archetype", "components", "defaults"])?;
+    let archetype = r.require(&f, "archetype", &what).and_then(|n| r.string(n, "archetype"));
+    let components = f.get("components").map(|n| r.list(n, "components")).unwrap_or_default();
+    let defaults = match f.get("defaults") {
+        Some(n) => read_layer(r, n, &format!("the defaults of {what}"), PROFILE_DEFAULT_KEYS)?,
+        None => Layer::default(),
+    };
+    Some(Profile {
+        name,
+        archetype: archetype?,
+        components,
+        defaults,
+    })
+}
+
+fn read_resources(r: &mut Reader, node: &Node, what: &str) -> Option<Resources> {
+    let f = r.map(node, what, &["cpu", "memory"])?;
+    let mut quantity = |key: &str| {
+        let value = r.string(f.get(key)?, &format!("{what}.{key}"))?;
+        match parse_quantity(&value.value) {
+            Ok(_) => Some(value),
+            Err(problem) => {
+                r.error(value.pos, format!("{what}.{key}: {problem}"));
+                None
+            }
+        }
+    };
+    Some(Resources {
+        cpu: quantity("cpu"),
+        memory: quantity("memory"),
+    })
+}
+
+fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size> {
+    let what = format!("size `{}`", name.value);
+    let f = r.map(node, &what, &["replicas", "requests", "limits", "autoscaling"])?;
+    let replicas = r
+        .require(&f, "replicas", &what)
+        .and_then(|n| r.int(n, "replicas", 0, 10_000));
+    let requests = r
+        .require(&f, "requests", &what)
+        .and_then(|n| read_resources(r, n, "requests"));
+    let limits = r
+        .require(&f, "limits", &what)
+        .and_then(|n| read_resources(r, n, "limits"));
+    if let (Some(requests), Some(limits)) = (&requests, &limits) {
+        for (key, request, limit) in [
+            ("cpu", &requests.cpu, &limits.cpu),
+            ("memory", &requests.memory, &limits.memory),
+        ] {
+            if let (Some(request), Some(limit)) = (request, limit) {
+                let (Ok(req), Ok(lim)) = (parse_quantity(&request.value), parse_quantity(&limit.value)) else {
+                    continue;
+                };
+                if req > lim {
+                    r.push(
+                        Diagnostic::new(
+                            r.file,
+                            request.pos,
+                            format!(
+                                "requests.{key} `{}` of {what} is above its limits.{key} `{}`",
+                                request.value, limit.value
+                            ),
+                        )
+                        .with_hint(format!("the limit is set on line {}", limit.pos.line)),
+                    );
+                }
+            }
+        }
+    }
+    let autoscaling = match f.get("autoscaling") {
+        None => None,
+        Some(n) => {
+            let a = r.map(n, "autoscaling", &["min", "max", "cpu_utilization"])?;
+            let min = r
+                .require(&a, "min", "autoscaling")
+                .and_then(|n| r.int(n, "autoscaling.min", 1, 10_000));
+            let max = r
+                .require(&a, "max", "autoscaling")
+                .and_then(|n| r.int(n, "autoscaling.max", 1, 10_000));
+            let cpu = r
+                .require(&a, "cpu_utilization", "autoscaling")
+                .and_then(|n| r.int(n, "autoscaling.cpu_utilization", 1, 100));
+            let (min, max, cpu) = (min?, max?, cpu?);
+            if min.value > max.value {
+                r.error(
+                    min.pos,
+                    format!(
+                        "autoscaling.min {} of {what} is above autoscaling.max {}",
+                        min.value, max.value
+                    ),
+                );
+            }
+            Some(Autoscaling {
+                min,
+                max,
+                cpu_utilization: cpu,
+            })
+        }
+    };
+    Some(Size {
+        name,
+        replicas: replicas?,
+        requests: requests?,
+        limits: limits?,
+        autoscaling,
+    })
+}
+
+fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
+    let what = format!("environment `{}`", name.value);
+    let f = r.map(node, &what, &["approval", "regions"])?;
+    let approval = match f.get("approval") {
+        None => Some(Approval::Manual),
+        Some(n) => r
+            .one_of(n, "approval", &["auto", "fast-lane", "manual"])
+            .map(|a| match a.as_str() {
+                "auto" => Approval::Auto,
+                "fast-lane" => Approval::FastLane,
+                _ => Approval::Manual,
+            }),
+    };
+    let mut regions = Vec::new();
+    if let Some(n) = r.require(&f, "regions", &what) {
+        for (region, node) in r.entries(n, "regions") {
+            let Some(region) = r.name(&node_at(&region), "region") else {
+                continue;
+            };
+            let Some(rf) = r.map(node, &format!("region `{}`", region.value), &["cluster"]) else {
+                continue;
+            };
+            if let Some(cluster) = r
+                .require(&rf, "cluster", &format!("region `{}`", region.value))
+                .and_then(|n| r.string(n, "cluster"))
+            {
+                regions.push(Region { name: region, cluster });
+            }
+        }
+        if regions.is_empty() && r.diags.is_empty() {
+            r.error(n.pos, format!("{what} has no regions"));
+        }
+    }
+    Some(Environment {
+        name,
+        approval: approval?,
+        regions,
+    })
+}
+
+/// A CODEOWNERS owner: `@user`, `@org/team` or an email address.
+fn check_github_owner(r: &mut Reader, owner: &Spanned<String>) -> bool {
+    let v = &owner.value;
+    let handle_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    };
+    let ok = match v.strip_prefix('@') {
+        Some(rest) => match rest.split_once('/') {
+            Some((org, team)) => handle_ok(org) && handle_ok(team),
+            None => handle_ok(rest),
+        },
+        None => v.contains('@') && !v.contains(char::is_whitespace) && !v.starts_with('@'),
+    };
+    if !ok {
+        r.push(
+            Diagnostic::new(r.file, owner.pos, format!("`{v}` is not a GitHub owner"))
+                .with_hint("use `@user`, `@org/team` or an email address"),
+        );
+    }
+    ok
+}
+
+fn read_team(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Team> {
+    let what = format!("team `{}`", name.value);
+    let f = r.map(node, &what, &["github", "slack"])?;
+    let github = r.require(&f, "github", &what).and_then(|n| r.string(n, "github"))?;
+    check_github_owner(r, &github);
+    let slack = f.get("slack").and_then(|n| r.string(n, "slack"));
+    Some(Team { name, github, slack })
+}
+
+fn read_layer(r: &mut Reader, node: &Node, what: &str, allowed: &[&str]) -> Option<Layer> {
+    let f = r.map(node, what, allowed)?;
+    read_layer_fields(r, &f)
+}
+
+fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
+    let mut layer = Layer {
+        size: f.get("size").and_then(|n| r.string(n, "size")),
+        replicas: f.get("replicas").and_then(|n| r.int(n, "replicas", 0, 10_000)),
+        port: f.get("port").and_then(|n| r.int(n, "port", 1, 65_535)),
+        schedule: f.get("schedule").and_then(|n| r.string(n, "schedule")),
+        components: f.get("components").map(|n| r.list(n, "components")).unwrap_or_default(),
+        regions: f.get("regions").map(|n| r.list(n, "regions")),
+        ..Layer::default()
+    };
+    if let Some(schedule) = &layer.schedule
+        && let Some(problem) = cron_problem(&schedule.value)
+    {
+        r.error(
+            schedule.pos,
+            format!("schedule `{}` is not a cron schedule: {problem}", schedule.value),
+        );
+    }
+    if let Some(image) = f.get("image").and_then(|n| r.map(n, "image", &["repository", "tag"])) {
+        layer.image_repository = image.get("repository").and_then(|n| r.string(n, "image.repository"));
+        layer.image_tag = image.get("tag").and_then(|n| r.string(n, "image.tag"));
+    }
+    if let Some(env) = f.get("env") {
+        for (key, value) in r.entries(env, "env") {
+            if !is_env_name(&key.value) {
+                r.error(
+                    key.pos,
+                    format!("`{}` is not a valid environment variable name", key.value),
+                );
+                continue;
+            }
+            // Unquoted scalars (`true`, `8080`, `1.10`) keep their exact text.
+            match value.scalar() {
+                Some(text) => layer.env.push((
+                    key,
+                    Spanned::new(
+                        if value.is_null() {
+                            String::new()
+                        } else {
+                            text.to_string()
+                        },
+                        value.pos,
+                    ),
+                )),
+                None => r.error(
+                    value.pos,
+                    format!("env `{}` must be a scalar, found {}", key.value, value.kind_name()),
+                ),
+            }
+        }
+    }
+    if let Some(params) = f.get("params") {
+        for (key, value) in r.entries(params, "params") {
+            let json = node_to_json(value);
+            layer.params.push((key, Spanned::new(json, value.pos)));
+        }
+    }
+    Some(layer)
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Why `schedule` is not a five-field cron expression or macro, if it is not.
+fn cron_problem(schedule: &str) -> Option<&'static str> {
+    if schedule.starts_with('@') {
+        let macros = [
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+        ];
+        return (!macros.contains(&schedule)).then_some("unknown macro");
+    }
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Some("expected five fields: minute hour day-of-month month day-of-week");
+    }
+    let ok = fields.iter().all(|f| {
+        f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '?'))
+    });
+    (!ok).then_some("a field has characters cron does not accept")
+}
+
+fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
+    let f = r.map(node, "a service", SERVICE_KEYS)?;
+    let what = "the service";
+    let name = r.require(&f, "name", what).and_then(|n| r.name(n, "name"));
+    if let Some(name) = &name
+        && name.value != stem
+    {
+        r.push(
+            Diagnostic::new(
+                r.file,
+                name.pos,
+                format!("name `{}` differs from the file name `{stem}.yaml`", name.value),
+            )
+            .with_hint(format!(
+                "rename the file to `{}.yaml` or set `name: {stem}`",
+                name.value
+            )),
+        );
+    }
+    let profile = r.require(&f, "profile", what).and_then(|n| r.string(n, "profile"));
+    r.require(&f, "size", what);
+    let environments = r.require(&f, "environments", what).map(|n| r.list(n, "environments"));
+    let layer = read_layer_fields(r, &f);
+    let owners = r.require(&f, "owners", what).and_then(|n| {
+        let o = r.map(n, "owners", &["team", "slack", "oncall"])?;
+        Some(Owners {
+            team: r
+                .require(&o, "team", "owners")
+                .and_then(|n| r.string(n, "owners.team"))?,
+            slack: o.get("slack").and_then(|n| r.string(n, "owners.slack")),
+            oncall: o.get("oncall").and_then(|n| r.string(n, "owners.oncall")),
+        })
+    });
+    let mut overrides = Vec::new();
+    if let Some(n) = f.get("overrides") {
+        for (env, node) in r.entries(n, "overrides") {
+            let what = format!("overrides.{}", env.value);
+            if let Some(layer) = read_layer(r, node, &what, OVERRIDE_KEYS) {
+                overrides.push((env, layer));
+            }
+        }
+    }
+    Some(Service {
+        file: r.file.to_string(),
+        name: name?,
+        profile: profile?,
+        environments: environments?,
+        layer: layer?,
+        overrides,
+        owners: owners?,
+    })
+}

@@ -1,0 +1,97 @@
+//! The command line: clap definitions, then one step that turns raw flags
+//! into settings every command shares.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stamp",
+    version,
+    about = "Compile a platform repo's service catalog into GitOps-ready Kubernetes manifests"
+)]
+pub struct Cli {
+    /// Repo root [default: the nearest folder holding `catalog/`]
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Threads to render with [default: all cores]
+    #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Output format, where the output is meant for machines
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring `generated/` and `.github/CODEOWNERS` up to date
+    Build,
+    /// Render in memory and compare with what is on disk; write nothing
+    Check,
+    /// Validate every object under `generated/` against the Kubernetes schema
+    Validate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What every command needs, decided once from the flags and environment.
+pub struct Settings {
+    pub root: PathBuf,
+    pub format: Format,
+    pub color: bool,
+    pub quiet: bool,
+}
+
+impl Cli {
+    pub fn settings(&self) -> Result<Settings, String> {
+        let root = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => find_root(&std::env::current_dir().map_err(|e| e.to_string())?),
+        };
+        if !root.is_dir() {
+            return Err(format!("`{}` is not a folder", root.display()));
+        }
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+            }
+        };
+        Ok(Settings {
+            root,
+            format: self.format,
+            color,
+            quiet: self.quiet,
+        })
+    }
+}
+
+/// The nearest ancestor holding `catalog/`, else the start folder.
+fn find_root(start: &Path) -> PathBuf {
+    start
+        .ancestors()
+        .find(|dir| dir.join("catalog").is_dir())
+        .unwrap_or(start)
+        .to_path_buf()
+}

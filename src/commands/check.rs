@@ -1,0 +1,65 @@
+use std::io::Write as _;
+
+use crate::cli::Settings;
+use crate::commands::{DRIFT, ERRORS, OK};
+use crate::compile::compile;
+use crate::load::Sources;
+use crate::report;
+
+pub fn run(settings: &Settings) -> i32 {
+    let sources = match Sources::from_dir(&settings.root) {
+        Ok(sources) => sources,
+        Err(e) => {
+            eprintln!("error: cannot read the repo at `{}`: {e}", settings.root.display());
+            return ERRORS;
+        }
+    };
+    let compiled = compile(&settings.root, sources);
+    let mut drift = Vec::new();
+    for (path, content) in &compiled.plan.files {
+        let on_disk = std::fs::read_to_string(settings.root.join(path)).ok();
+        if on_disk.as_deref() != Some(content.as_str()) {
+            drift.push(report::unified_diff(
+                path,
+                on_disk.as_deref().unwrap_or_default(),
+                content,
+                settings.color,
+            ));
+        }
+    }
+    let stale = match compiled.plan.stale_files(&settings.root) {
+        Ok(stale) => stale,
+        Err(e) => {
+            eprintln!("error: cannot read `generated/`: {e}");
+            return ERRORS;
+        }
+    };
+    for path in &stale {
+        let on_disk = std::fs::read_to_string(settings.root.join(path)).unwrap_or_default();
+        drift.push(report::unified_diff(path, &on_disk, "", settings.color));
+    }
+    let mut out = std::io::stdout().lock();
+    for diff in &drift {
+        let _ = out.write_all(diff.as_bytes());
+    }
+    report::diagnostics(settings, &compiled.sources, &compiled.diags);
+    if !compiled.diags.is_empty() {
+        return ERRORS;
+    }
+    if drift.is_empty() {
+        report::status(
+            settings,
+            &format!(
+                "up to date: {} targets of {} services",
+                compiled.targets, compiled.services
+            ),
+        );
+        OK
+    } else {
+        report::status(
+            settings,
+            &format!("{} generated files are out of date; run `stamp build`", drift.len()),
+        );
+        DRIFT
+    }
+}

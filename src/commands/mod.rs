@@ -1,0 +1,10 @@
+//! One file per subcommand; each returns the process exit code.
+
+pub mod build;
+pub mod check;
+pub mod validate;
+
+/// Exit codes from SPEC §3.
+pub const OK: i32 = 0;
+pub const DRIFT: i32 = 1;
+pub const ERRORS: i32 = 2;

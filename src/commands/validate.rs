@@ -1,0 +1,100 @@
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cli::Settings;
+use crate::commands::{ERRORS, OK};
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::emit::MANIFESTS_FILE;
+use crate::load::Sources;
+use crate::render::find_field_line;
+use crate::report;
+
+/// Re-validates the committed output, whoever wrote it.
+pub fn run(settings: &Settings) -> i32 {
+    let mut diags = Vec::new();
+    let mut files = 0;
+    let mut objects = 0;
+    for path in manifest_files(&settings.root) {
+        files += 1;
+        let Ok(text) = std::fs::read_to_string(settings.root.join(&path)) else {
+            diags.push(Diagnostic::new(&path, Pos::START, "cannot read the file"));
+            continue;
+        };
+        for (start_line, document) in split_documents(&text) {
+            let value = match Value::deserialize(serde_norway::Deserializer::from_str(document)) {
+                Ok(value) => value,
+                Err(e) => {
+                    let line = start_line + e.location().map_or(0, |l| l.line() as u32 - 1);
+                    diags.push(Diagnostic::new(&path, Pos::new(line, 1), format!("invalid YAML: {e}")));
+                    continue;
+                }
+            };
+            if value.is_null() {
+                continue;
+            }
+            objects += 1;
+            for error in stamp_kube::validate(&value) {
+                let field = find_field_line(document, &error.path);
+                let kind = value.get("kind").and_then(Value::as_str).unwrap_or("object");
+                let name = value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let at = if error.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{}`", error.path)
+                };
+                diags.push(Diagnostic::new(
+                    &path,
+                    Pos::new(start_line + field.line - 1, field.col),
+                    format!("{kind} `{name}`{at}: {}", error.message),
+                ));
+            }
+        }
+    }
+    report::diagnostics(settings, &Sources::default(), &diags);
+    report::status(settings, &format!("validated {objects} objects in {files} files"));
+    if diags.is_empty() { OK } else { ERRORS }
+}
+
+/// `generated/<service>/<env>/<region>/manifests.yaml`, sorted.
+fn manifest_files(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let pattern_depth = 3;
+    let mut dirs = vec![(String::from("generated"), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{dir}/{name}");
+            if depth < pattern_depth && entry.path().is_dir() {
+                dirs.push((path, depth + 1));
+            } else if depth == pattern_depth && name == MANIFESTS_FILE {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The documents of a YAML stream with the line each starts on.
+fn split_documents(text: &str) -> Vec<(u32, &str)> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_end() == "---" {
+            documents.push((start_line, &text[start..offset]));
+            start = offset + line.len();
+            start_line = i as u32 + 2;
+        }
+        offset += line.len();
+    }
+    documents.push((start_line, &text[start..]));
+    documents
+}

@@ -1,0 +1,223 @@
+//! A YAML emitter whose output reads the same under YAML 1.1 and 1.2.
+//!
+//! Kubernetes tooling reads YAML 1.1, where `NO`, `on`, `0755` and `1:30` are
+//! not strings; libyaml-based emitters leave them unquoted. This one quotes
+//! every string a 1.1 or 1.2 reader could take for something else, and writes
+//! the stable block style reviewers are used to.
+
+use serde_json::{Map, Value};
+
+pub fn to_yaml(value: &Value) -> String {
+    let mut out = String::new();
+    match value {
+        Value::Object(map) if !map.is_empty() => write_map(&mut out, map, 0, false),
+        Value::Array(items) if !items.is_empty() => write_seq(&mut out, items, 0),
+        scalar => {
+            write_scalar(&mut out, scalar, 0);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// Writes a map; with `inline_first` its first key follows a `- ` already written.
+fn write_map(out: &mut String, map: &Map<String, Value>, indent: usize, inline_first: bool) {
+    for (i, (key, value)) in map.iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        write_string(out, key, indent);
+        out.push(':');
+        write_after_indicator(out, value, indent);
+    }
+}
+
+fn write_seq(out: &mut String, items: &[Value], indent: usize) {
+    for item in items {
+        pad(out, indent);
+        out.push('-');
+        match item {
+            Value::Object(map) if !map.is_empty() => {
+                out.push(' ');
+                write_map(out, map, indent + 2, true);
+            }
+            _ => write_after_indicator(out, item, indent),
+        }
+    }
+}
+
+/// Writes what follows `key:` or `-`: a nested block, or a space and a scalar.
+fn write_after_indicator(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            write_map(out, map, indent + 2, false);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            write_seq(out, items, indent + 2);
+        }
+        _ => {
+            out.push(' ');
+            write_scalar(out, value, indent + 2);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_scalar(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s, indent),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+fn write_string(out: &mut String, s: &str, indent: usize) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else if let Some(chomp) = literal_chomping(s) {
+        out.push('|');
+        out.push_str(chomp);
+        for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
+            out.push('\n');
+            if !line.is_empty() {
+                pad(out, indent);
+                out.push_str(line);
+            }
+        }
+    } else {
+        write_double_quoted(out, s);
+    }
+}
+
+/// Multi-line text goes in a literal block when it can round-trip there.
+fn literal_chomping(s: &str) -> Option<&'static str> {
+    let body = s.strip_suffix('\n');
+    let simple = s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && !s.ends_with("\n\n")
+        && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+        && !s.split('\n').any(|l| l.ends_with([' ', '\t']));
+    simple.then_some(if body.is_some() { "" } else { "-" })
+}
+
+fn write_double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Words YAML 1.1 reads as booleans or null (1.2 reads a subset of them).
+const RESERVED: &[&str] = &[
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on",
+    "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "=", "<<",
+];
+
+/// True when `s` written bare is read back as the same string by every reader.
+pub fn is_plain_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if RESERVED.contains(&s) || s.starts_with(' ') || s.ends_with(' ') {
+        return false;
+    }
+    // Anything that starts like a number may be an int, float, octal,
+    // sexagesimal or timestamp in one YAML version or the other.
+    let mut chars = s.chars();
+    let looks_numeric = first.is_ascii_digit()
+        || (matches!(first, '-' | '+' | '.') && chars.nth(1).is_some_and(|c| c.is_ascii_digit() || c == '.'));
+    if looks_numeric || matches!(s.to_ascii_lowercase().as_str(), ".inf" | "-.inf" | "+.inf" | ".nan") {
+        return false;
+    }
+    // `-x` is a plain scalar; `-`, `- x` and `---` are not.
+    let plain_dash = first == '-' && s.len() > 1 && !s.starts_with("- ") && !s.starts_with("---");
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !plain_dash {
+        return false;
+    }
+    if s.contains(": ") || s.contains(" #") || s.ends_with(':') {
+        return false;
+    }
+    s.chars()
+        .all(|c| !c.is_control() && !matches!(c, '\u{feff}' | '\u{85}' | '\u{2028}' | '\u{2029}'))
+        && !s.contains(['{', '}', '[', ']', ','])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quotes_what_yaml_1_1_would_misread() {
+        for s in [
+            "NO",
+            "no",
+            "on",
+            "Off",
+            "y",
+            "0755",
+            "1:30",
+            "2001-12-14",
+            "1e3",
+            "-1",
+            ".5",
+            "",
+            "null",
+            "~",
+            "1.4.2",
+            "100m",
+        ] {
+            assert!(!is_plain_safe(s), "{s} must be quoted");
+        }
+        for s in [
+            "info",
+            "account-service",
+            "ghcr.io/acme/api",
+            "app.kubernetes.io/name",
+            "/healthz",
+            "RuntimeDefault",
+            "-Xmx1g",
+        ] {
+            assert!(is_plain_safe(s), "{s} can stay plain");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_yaml_reader() {
+        let value = json!({
+            "a": "NO", "b": ["x", {"c": 1, "d": [true, null]}], "e": {}, "f": [],
+            "g": "line one\nline two\n", "h": "tab\there", "i": "say \"hi\"", "j": "- x", "k": "a: b",
+            "l": " padded", "m": "#comment", "n": "x\n\n", "o": "no-newline\nend"
+        });
+        let text = to_yaml(&value);
+        let back: Value = serde_norway::from_str(&text).unwrap();
+        assert_eq!(back, value, "{text}");
+    }
+
+    #[test]
+    fn writes_kubernetes_block_style() {
+        let value = json!({"spec": {"containers": [{"name": "app", "ports": [{"containerPort": 8080}]}]}, "data": {"X": "yes"}});
+        assert_eq!(
+            to_yaml(&value),
+            "spec:\n  containers:\n    - name: app\n      ports:\n        - containerPort: 8080\ndata:\n  X: \"yes\"\n"
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! stamp: a platform repo's service catalog in, validated GitOps output out.
+//!
+//! The pipeline, one module per stage: `load` (read the repo) → `catalog` and
+//! `blueprint` (parse) → `resolve` (one typed target per service × env ×
+//! region) → `render` (templates, metadata, schema validation) → `emit` (file
+//! contents) → `write` (atomic writes). `compile` runs the stages; commands
+//! are built on top.
+
+pub mod blueprint;
+pub mod catalog;
+pub mod cli;
+mod commands;
+pub mod compile;
+pub mod diagnostic;
+pub mod emit;
+pub mod load;
+pub mod render;
+mod report;
+pub mod resolve;
+pub mod write;
+pub mod yaml_tree;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let settings = match cli.settings() {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return commands::ERRORS;
+        }
+    };
+    if let Some(jobs) = cli.jobs {
+        // Only fails when a pool already exists, which cannot happen here.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
+    }
+    match cli.command {
+        Command::Build => commands::build::run(&settings),
+        Command::Check => commands::check::run(&settings),
+        Command::Validate => commands::validate::run(&settings),
+    }
+}

@@ -1,0 +1,58 @@
+//! How diagnostics and summaries reach the user: data on stdout, messages
+//! on stderr, all errors of a run sorted by file and position.
+
+use std::io::Write as _;
+
+use crate::cli::Settings;
+use crate::diagnostic::Diagnostic;
+use crate::load::Sources;
+
+pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic]) {
+    let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
+    sorted.sort_by(|a, b| (&a.file, a.pos, &a.message).cmp(&(&b.file, b.pos, &b.message)));
+    sorted.dedup();
+    let mut out = std::io::stderr().lock();
+    for d in &sorted {
+        let on_disk;
+        let source = match sources.get(&d.file) {
+            Some(text) => Some(text),
+            None => {
+                on_disk = std::fs::read_to_string(settings.root.join(&d.file)).ok();
+                on_disk.as_deref()
+            }
+        };
+        let _ = write!(out, "{}", d.render(source, settings.color));
+    }
+    if !sorted.is_empty() {
+        let noun = if sorted.len() == 1 { "error" } else { "errors" };
+        let _ = writeln!(out, "{} {noun}", sorted.len());
+    }
+}
+
+/// A progress or summary line, unless `-q`.
+pub fn status(settings: &Settings, line: &str) {
+    if !settings.quiet {
+        eprintln!("{line}");
+    }
+}
+
+/// A unified diff of one file, colored when the terminal wants it.
+pub fn unified_diff(path: &str, old: &str, new: &str, color: bool) -> String {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string();
+    if !color {
+        return text;
+    }
+    text.lines()
+        .map(|line| match line.as_bytes().first() {
+            Some(b'+') => format!("\x1b[32m{line}\x1b[0m\n"),
+            Some(b'-') => format!("\x1b[31m{line}\x1b[0m\n"),
+            Some(b'@') => format!("\x1b[36m{line}\x1b[0m\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}

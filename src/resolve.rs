@@ -1,0 +1,729 @@
+//! Stage two: catalog + blueprints into one fully resolved target per
+//! (service, environment, region), checking every cross-file reference.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::blueprint::{Blueprint, Blueprints, Kind};
+use crate::catalog::reader::Spanned;
+use crate::catalog::{Approval, Catalog, Layer, Lookup, Profile, Service, Size};
+use crate::diagnostic::{Diagnostic, Pos};
+
+/// The values a target's templates see (documented in the README).
+#[derive(Clone, Debug, Serialize)]
+pub struct Values {
+    pub service: String,
+    pub environment: String,
+    pub region: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub approval: &'static str,
+    pub profile: String,
+    pub archetype: String,
+    pub size: String,
+    pub owners: Owners,
+    pub image: Image,
+    pub port: Option<i64>,
+    pub schedule: Option<String>,
+    /// Unset when the hpa component manages the replica count.
+    pub replicas: Option<i64>,
+    pub resources: Resources,
+    pub autoscaling: Option<Autoscaling>,
+    pub env: BTreeMap<String, String>,
+    pub components: Vec<String>,
+    pub params: BTreeMap<String, Value>,
+    /// Labels that select the target's pods.
+    pub selector: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Owners {
+    pub team: String,
+    pub github: String,
+    pub slack: Option<String>,
+    pub oncall: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Image {
+    pub repository: String,
+    pub tag: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Resources {
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Autoscaling {
+    pub min: i64,
+    pub max: i64,
+    pub cpu_utilization: i64,
+}
+
+/// Where a resolved value was set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: u32,
+    /// `archetype default`, `profile public-api`, `size medium`, `service`, `overrides.prod`.
+    pub level: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub service_file: String,
+    pub approval: Approval,
+    pub archetype: String,
+    /// Enabled components, sorted by name.
+    pub components: Vec<String>,
+    pub values: Values,
+    /// Resolved value name → where it came from, for `explain`.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+impl Target {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.service, self.env, self.region)
+    }
+
+    pub fn dir(&self) -> String {
+        format!("generated/{}/{}/{}", self.service, self.env, self.region)
+    }
+}
+
+pub struct Resolved {
+    pub targets: Vec<Target>,
+    /// Services whose targets could not be resolved; their output is kept.
+    pub failed_services: BTreeSet<String>,
+}
+
+/// Checks shared files' references once, then resolves every service on its own.
+pub fn resolve(catalog: &Catalog, blueprints: &Blueprints) -> (Resolved, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let broken_profiles = check_profiles(catalog, blueprints, &mut diags);
+    let mut targets = Vec::new();
+    let mut failed_services: BTreeSet<String> = catalog.broken_services.clone();
+    for service in &catalog.services {
+        let mut service_diags = Vec::new();
+        let resolved = resolve_service(catalog, blueprints, &broken_profiles, service, &mut service_diags);
+        match resolved {
+            Some(mut t) if service_diags.is_empty() => targets.append(&mut t),
+            _ => {
+                failed_services.insert(service.name.value.clone());
+            }
+        }
+        diags.append(&mut service_diags);
+    }
+    diags.sort_by(|a, b| (&a.file, a.pos, &a.message).cmp(&(&b.file, b.pos, &b.message)));
+    diags.dedup();
+    (
+        Resolved {
+            targets,
+            failed_services,
+        },
+        diags,
+    )
+}
+
+fn check_profiles(catalog: &Catalog, blueprints: &Blueprints, diags: &mut Vec<Diagnostic>) -> BTreeSet<String> {
+    let mut broken = catalog.profiles.broken.clone();
+    let file = catalog.profiles.file;
+    for profile in &catalog.profiles.items {
+        let before = diags.len();
+        let name = &profile.archetype.value;
+        match blueprints.archetypes.get(name) {
+            Some(archetype) => {
+                for component in &profile.components {
+                    check_component(blueprints, archetype, component, file, diags);
+                }
+            }
+            None if blueprints.is_broken(Kind::Archetype, name) => {
+                broken.insert(profile.name.value.clone());
+            }
+            None => diags.push(
+                Diagnostic::new(
+                    file,
+                    profile.archetype.pos,
+                    format!("archetype `{name}` is not in `archetypes/`"),
+                )
+                .suggest(name, blueprints.names(Kind::Archetype)),
+            ),
+        }
+        if let Some(size) = &profile.defaults.size {
+            check_size(catalog, size, file, diags);
+        }
+        if diags.len() > before {
+            broken.insert(profile.name.value.clone());
+        }
+    }
+    broken
+}
+
+fn check_size<'c>(
+    catalog: &'c Catalog,
+    size: &Spanned<String>,
+    file: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'c Size> {
+    match catalog.sizes.lookup(&size.value) {
+        Lookup::Found(s) => Some(s),
+        Lookup::Broken => None,
+        Lookup::Missing => {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    size.pos,
+                    format!("size `{}` is not in `{}`", size.value, catalog.sizes.file),
+                )
+                .suggest(&size.value, catalog.sizes.names()),
+            );
+            None
+        }
+    }
+}
+
+/// Checks a component name (without its `-`) exists and fits the archetype.
+fn check_component<'b>(
+    blueprints: &'b Blueprints,
+    archetype: &Blueprint,
+    name: &Spanned<String>,
+    file: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'b Blueprint> {
+    let bare = name.value.strip_prefix('-').unwrap_or(&name.value);
+    match blueprints.components.get(bare) {
+        Some(c) if !c.applies_to.is_empty() && !c.applies_to.contains(&archetype.name) => {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    name.pos,
+                    format!("component `{bare}` does not apply to archetype `{}`", archetype.name),
+                )
+                .with_hint(format!("`{bare}` applies to: {}", c.applies_to.join(", "))),
+            );
+            None
+        }
+        Some(c) => Some(c),
+        None if blueprints.is_broken(Kind::Component, bare) => None,
+        None => {
+            diags.push(
+                Diagnostic::new(file, name.pos, format!("component `{bare}` is not in `components/`"))
+                    .suggest(bare, blueprints.names(Kind::Component)),
+            );
+            None
+        }
+    }
+}
+
+/// A resolution layer: its values and how `explain` names it.
+struct Level<'a> {
+    file: &'a str,
+    name: String,
+    layer: &'a Layer,
+}
+
+fn resolve_service(
+    catalog: &Catalog,
+    blueprints: &Blueprints,
+    broken_profiles: &BTreeSet<String>,
+    service: &Service,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Target>> {
+    let file = service.file.as_str();
+    let profile: &Profile = match catalog.profiles.lookup(&service.profile.value) {
+        Lookup::Found(p) if !broken_profiles.contains(&p.name.value) => p,
+        Lookup::Found(_) | Lookup::Broken => return None,
+        Lookup::Missing => {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    service.profile.pos,
+                    format!(
+                        "profile `{}` is not in `{}`",
+                        service.profile.value, catalog.profiles.file
+                    ),
+                )
+                .suggest(&service.profile.value, catalog.profiles.names()),
+            );
+            return None;
+        }
+    };
+    let archetype = blueprints.archetypes.get(&profile.archetype.value)?;
+
+    let team = match catalog.teams.lookup(&service.owners.team.value) {
+        Lookup::Found(t) => Some(t),
+        Lookup::Broken => None,
+        Lookup::Missing => {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    service.owners.team.pos,
+                    format!(
+                        "team `{}` is not in `{}`",
+                        service.owners.team.value, catalog.teams.file
+                    ),
+                )
+                .suggest(&service.owners.team.value, catalog.teams.names()),
+            );
+            None
+        }
+    };
+
+    let mut seen = BTreeSet::new();
+    let mut environments = Vec::new();
+    for env in &service.environments {
+        if !seen.insert(env.value.as_str()) {
+            diags.push(Diagnostic::new(
+                file,
+                env.pos,
+                format!("environment `{}` is listed twice", env.value),
+            ));
+            continue;
+        }
+        match catalog.environments.lookup(&env.value) {
+            Lookup::Found(e) => environments.push(e),
+            Lookup::Broken => {}
+            Lookup::Missing => diags.push(
+                Diagnostic::new(
+                    file,
+                    env.pos,
+                    format!("environment `{}` is not in `{}`", env.value, catalog.environments.file),
+                )
+                .suggest(&env.value, catalog.environments.names()),
+            ),
+        }
+    }
+    for (env, _) in &service.overrides {
+        if !seen.contains(env.value.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    env.pos,
+                    format!(
+                        "overrides for `{}`, which is not one of the service's environments",
+                        env.value
+                    ),
+                )
+                .suggest(&env.value, service.environments.iter().map(|e| e.value.as_str())),
+            );
+        }
+    }
+    for component in profile.components.iter().chain(&service.layer.components) {
+        check_component(blueprints, archetype, component, file, diags);
+    }
+    let team = team?;
+
+    let mut targets = Vec::new();
+    for env in environments {
+        let override_layer = service
+            .overrides
+            .iter()
+            .find(|(e, _)| e.value == env.name.value)
+            .map(|(_, l)| l);
+        let mut levels = vec![
+            Level {
+                file: catalog.profiles.file,
+                name: format!("profile {}", profile.name.value),
+                layer: &profile.defaults,
+            },
+            Level {
+                file,
+                name: "service".into(),
+                layer: &service.layer,
+            },
+        ];
+        if let Some(layer) = override_layer {
+            levels.push(Level {
+                file,
+                name: format!("overrides.{}", env.name.value),
+                layer,
+            });
+        }
+        let Some(common) = resolve_env(catalog, blueprints, profile, archetype, service, &levels, diags) else {
+            continue;
+        };
+        let regions: Vec<&crate::catalog::Region> = match override_layer.and_then(|l| l.regions.as_ref()) {
+            None => env.regions.iter().collect(),
+            Some(wanted) => wanted
+                .iter()
+                .filter_map(|r| {
+                    let found = env.regions.iter().find(|er| er.name.value == r.value);
+                    if found.is_none() {
+                        diags.push(
+                            Diagnostic::new(
+                                file,
+                                r.pos,
+                                format!(
+                                    "region `{}` is not a region of environment `{}`",
+                                    r.value, env.name.value
+                                ),
+                            )
+                            .suggest(&r.value, env.regions.iter().map(|er| er.name.value.as_str())),
+                        );
+                    }
+                    found
+                })
+                .collect(),
+        };
+        for region in regions {
+            let namespace = format!("{}-{}-{}", env.name.value, service.name.value, region.name.value);
+            if namespace.len() > 63 {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        service.name.pos,
+                        format!(
+                            "namespace `{namespace}` is {} characters long; Kubernetes allows 63",
+                            namespace.len()
+                        ),
+                    )
+                    .with_hint("namespaces are `<env>-<service>-<region>`: shorten the service name"),
+                );
+                continue;
+            }
+            let (mut values, origins) = common.clone();
+            values.environment = env.name.value.clone();
+            values.region = region.name.value.clone();
+            values.namespace = namespace;
+            values.cluster = region.cluster.value.clone();
+            values.approval = env.approval.as_str();
+            values.owners = Owners {
+                team: team.name.value.clone(),
+                github: team.github.value.clone(),
+                slack: service
+                    .owners
+                    .slack
+                    .as_ref()
+                    .or(team.slack.as_ref())
+                    .map(|s| s.value.clone()),
+                oncall: service.owners.oncall.as_ref().map(|s| s.value.clone()),
+            };
+            targets.push(Target {
+                service: service.name.value.clone(),
+                env: env.name.value.clone(),
+                region: region.name.value.clone(),
+                service_file: service.file.clone(),
+                approval: env.approval,
+                archetype: archetype.name.clone(),
+                components: values.components.clone(),
+                values,
+                origins,
+            });
+        }
+    }
+    Some(targets)
+}
+
+/// Folds the levels of one environment into values shared by its regions.
+fn resolve_env(
+    catalog: &Catalog,
+    blueprints: &Blueprints,
+    profile: &Profile,
+    archetype: &Blueprint,
+    service: &Service,
+    levels: &[Level],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Values, BTreeMap<String, Origin>)> {
+    let before = diags.len();
+    let file = service.file.as_str();
+    let mut origins = BTreeMap::new();
+    let origin = |level: &Level, pos: Pos| Origin {
+        file: level.file.to_string(),
+        line: pos.line,
+        level: level.name.clone(),
+    };
+    // The last level that sets a value wins.
+    macro_rules! last {
+        ($key:literal, $field:ident) => {{
+            let mut found = None;
+            for level in levels {
+                if let Some(v) = &level.layer.$field {
+                    origins.insert($key.to_string(), origin(level, v.pos));
+                    found = Some((v.clone(), level.file));
+                }
+            }
+            found
+        }};
+    }
+
+    let size_name = last!("size", size);
+    let size = match &size_name {
+        Some((name, from)) => check_size(catalog, name, from, diags),
+        None => {
+            diags.push(
+                Diagnostic::new(file, service.name.pos, "no size is set").with_hint("add `size:` to the service"),
+            );
+            None
+        }
+    };
+
+    let mut port = archetype.default_port.map(|(p, pos)| {
+        origins.insert(
+            "port".into(),
+            Origin {
+                file: archetype.decl_file.clone(),
+                line: pos.line,
+                level: "archetype default".into(),
+            },
+        );
+        p
+    });
+    if let Some((p, _)) = last!("port", port) {
+        port = Some(p.value);
+    }
+    if archetype.requires("port") && port.is_none() {
+        diags.push(Diagnostic::new(
+            file,
+            service.name.pos,
+            format!("archetype `{}` needs a `port`", archetype.name),
+        ));
+    }
+
+    let schedule = last!("schedule", schedule);
+    match &schedule {
+        None if archetype.requires("schedule") => diags.push(
+            Diagnostic::new(
+                file,
+                service.name.pos,
+                format!("archetype `{}` needs a `schedule`", archetype.name),
+            )
+            .with_hint("add a cron schedule, e.g. `schedule: \"0 2 * * *\"`"),
+        ),
+        Some((s, from)) if !archetype.requires("schedule") => diags.push(
+            Diagnostic::new(
+                *from,
+                s.pos,
+                format!(
+                    "`schedule` is only for archetypes that run on a schedule; profile `{}` uses archetype `{}`",
+                    profile.name.value, archetype.name
+                ),
+            )
+            .with_hint("remove `schedule`, or use a profile with the cronjob archetype"),
+        ),
+        _ => {}
+    }
+
+    let repository = last!("image.repository", image_repository);
+    let tag = last!("image.tag", image_tag);
+    if repository.is_none() {
+        diags.push(Diagnostic::new(
+            file,
+            service.name.pos,
+            "the service is missing the required key `image.repository`",
+        ));
+    }
+    if tag.is_none() {
+        diags.push(Diagnostic::new(
+            file,
+            service.name.pos,
+            "the service is missing the required key `image.tag`",
+        ));
+    }
+
+    // Components: the profile's and the always-on ones, then each level adds
+    // (`name`) or removes (`-name`) in order.
+    let mut components: BTreeSet<String> = blueprints
+        .components
+        .values()
+        .filter(|c| c.always)
+        .map(|c| c.name.clone())
+        .collect();
+    for c in &profile.components {
+        components.insert(c.value.clone());
+        origins.insert(
+            format!("components.{}", c.value),
+            Origin {
+                file: catalog.profiles.file.to_string(),
+                line: c.pos.line,
+                level: format!("profile {}", profile.name.value),
+            },
+        );
+    }
+    for level in levels {
+        for c in &level.layer.components {
+            match c.value.strip_prefix('-') {
+                Some(name) => {
+                    if blueprints.components.get(name).is_some_and(|b| b.always) {
+                        diags.push(Diagnostic::new(
+                            level.file,
+                            c.pos,
+                            format!("component `{name}` is always on and cannot be removed"),
+                        ));
+                    } else if !components.remove(name) && blueprints.components.contains_key(name) {
+                        diags.push(Diagnostic::new(
+                            level.file,
+                            c.pos,
+                            format!("component `{name}` is not enabled here, so it cannot be removed"),
+                        ));
+                    }
+                    origins.insert(format!("components.{name}"), origin(level, c.pos));
+                }
+                None => {
+                    if level.name.starts_with("overrides.") {
+                        check_component(blueprints, archetype, c, level.file, diags);
+                    }
+                    components.insert(c.value.clone());
+                    origins.insert(format!("components.{}", c.value), origin(level, c.pos));
+                }
+            }
+        }
+    }
+    let components: Vec<String> = components
+        .into_iter()
+        .filter(|c| blueprints.components.contains_key(c))
+        .collect();
+
+    // Params: declared defaults, then each level's values.
+    let mut declared = BTreeMap::new();
+    for blueprint in std::iter::once(archetype).chain(components.iter().filter_map(|c| blueprints.components.get(c))) {
+        for p in &blueprint.params {
+            declared.insert(p.name.clone(), p);
+            origins.insert(
+                format!("params.{}", p.name),
+                Origin {
+                    file: blueprint.decl_file.clone(),
+                    line: p.pos.line,
+                    level: format!("{} default", blueprint.kind.noun()),
+                },
+            );
+        }
+    }
+    let mut params: BTreeMap<String, Value> = declared.iter().map(|(k, p)| (k.clone(), p.default.clone())).collect();
+    for level in levels {
+        for (key, value) in &level.layer.params {
+            match declared.get(&key.value) {
+                None => diags.push(
+                    Diagnostic::new(
+                        level.file,
+                        key.pos,
+                        format!(
+                            "param `{}` is not declared by archetype `{}` or an enabled component",
+                            key.value, archetype.name
+                        ),
+                    )
+                    .suggest(&key.value, declared.keys().map(String::as_str)),
+                ),
+                Some(p) if !p.ty.accepts(&value.value) => diags.push(Diagnostic::new(
+                    level.file,
+                    value.pos,
+                    format!("param `{}` must be {}, found `{}`", key.value, p.ty.name(), value.value),
+                )),
+                Some(_) => {
+                    params.insert(key.value.clone(), value.value.clone());
+                    origins.insert(format!("params.{}", key.value), origin(level, value.pos));
+                }
+            }
+        }
+    }
+
+    let mut env = BTreeMap::new();
+    for level in levels {
+        for (key, value) in &level.layer.env {
+            env.insert(key.value.clone(), value.value.clone());
+            origins.insert(format!("env.{}", key.value), origin(level, value.pos));
+        }
+    }
+
+    let size = size?;
+    let size_name = size_name?.0;
+    let size_origin = |what: &str, pos: Pos| Origin {
+        file: catalog.sizes.file.to_string(),
+        line: pos.line,
+        level: format!("size {} ({what})", size.name.value),
+    };
+    let mut replicas = size.replicas.value;
+    origins.insert("replicas".into(), size_origin("replicas", size.replicas.pos));
+    let replicas_set = last!("replicas", replicas);
+    if let Some((r, _)) = &replicas_set {
+        replicas = r.value;
+    }
+    let mut resources = Resources::default();
+    for (kind, res, map) in [
+        ("requests", &size.requests, &mut resources.requests),
+        ("limits", &size.limits, &mut resources.limits),
+    ] {
+        for (key, q) in [("cpu", &res.cpu), ("memory", &res.memory)] {
+            if let Some(q) = q {
+                map.insert(key.to_string(), q.value.clone());
+                origins.insert(format!("resources.{kind}.{key}"), size_origin(kind, q.pos));
+            }
+        }
+    }
+    let hpa = components.iter().any(|c| c == "hpa");
+    let autoscaling = size.autoscaling.as_ref().map(|a| {
+        origins.insert("autoscaling".into(), size_origin("autoscaling", a.min.pos));
+        let mut scaling = Autoscaling {
+            min: a.min.value,
+            max: a.max.value,
+            cpu_utilization: a.cpu_utilization.value,
+        };
+        // An explicit replica count under an autoscaler is its floor.
+        if let Some((r, _)) = &replicas_set {
+            scaling.min = r.value.max(1);
+            scaling.max = scaling.max.max(scaling.min);
+        }
+        scaling
+    });
+    if hpa && autoscaling.is_none() {
+        diags.push(
+            Diagnostic::new(
+                file,
+                size_name.pos,
+                format!(
+                    "size `{}` has no `autoscaling`, which the hpa component needs",
+                    size.name.value
+                ),
+            )
+            .with_hint(
+                "add `autoscaling: { min, max, cpu_utilization }` to the size, or remove hpa with `components: [-hpa]`",
+            ),
+        );
+    }
+
+    if diags.len() > before {
+        return None;
+    }
+    let (repository, tag) = (repository?.0.value, tag?.0.value);
+    let values = Values {
+        service: service.name.value.clone(),
+        environment: String::new(),
+        region: String::new(),
+        namespace: String::new(),
+        cluster: String::new(),
+        approval: "",
+        profile: profile.name.value.clone(),
+        archetype: archetype.name.clone(),
+        size: size.name.value.clone(),
+        owners: Owners {
+            team: String::new(),
+            github: String::new(),
+            slack: None,
+            oncall: None,
+        },
+        image: Image {
+            reference: format!("{repository}:{tag}"),
+            repository,
+            tag,
+        },
+        port,
+        schedule: schedule.map(|(s, _)| s.value),
+        replicas: (!hpa).then_some(replicas),
+        resources,
+        autoscaling,
+        env,
+        components,
+        params,
+        selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), service.name.value.clone())]),
+    };
+    Some((values, origins))
+}

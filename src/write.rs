@@ -1,0 +1,177 @@
+//! Bringing the disk in line with what was rendered: atomic writes, unchanged
+//! files left alone, stale output removed, and nothing touched outside
+//! `generated/` and `.github/CODEOWNERS`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write as _};
+use std::path::Path;
+
+use crate::emit::{GENERATED_HEADER, MANIFESTS_FILE, TARGET_FILE};
+
+/// What the repo's generated files should be.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Repo-relative path → content.
+    pub files: BTreeMap<String, String>,
+    /// Path prefixes whose files on disk are kept as they are (the last good
+    /// output of a failing service, or of a file whose inputs are broken).
+    pub keep: BTreeSet<String>,
+}
+
+impl Plan {
+    fn is_kept(&self, path: &str) -> bool {
+        self.keep.iter().any(|prefix| path.starts_with(prefix.as_str()))
+    }
+
+    /// Files stamp wrote earlier that the plan no longer has.
+    pub fn stale_files(&self, root: &Path) -> io::Result<Vec<String>> {
+        let mut stale = Vec::new();
+        for path in owned_files(root)? {
+            if !self.files.contains_key(&path) && !self.is_kept(&path) {
+                stale.push(path);
+            }
+        }
+        Ok(stale)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: usize,
+}
+
+pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
+    let mut report = WriteReport::default();
+    for (path, content) in &plan.files {
+        let full = root.join(path);
+        match std::fs::read(&full) {
+            Ok(existing) if existing == content.as_bytes() => {
+                report.unchanged += 1;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        write_atomic(&full, content.as_bytes())?;
+        report.written.push(path.clone());
+    }
+    for path in plan.stale_files(root)? {
+        std::fs::remove_file(root.join(&path))?;
+        remove_empty_parents(root, &path);
+        report.removed.push(path);
+    }
+    Ok(report)
+}
+
+/// Writes through a temporary file in the same folder and renames it over
+/// the target, so a reader (or a crash) never sees half a file.
+pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
+    let dir = path.parent().expect("output paths always have a parent");
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".stamp-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(content)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Removes the now-empty folders between a removed file and `generated/`.
+fn remove_empty_parents(root: &Path, path: &str) {
+    let mut dir = Path::new(path).parent();
+    while let Some(d) = dir {
+        if d.as_os_str().is_empty() || d == Path::new("generated") || d == Path::new(".github") {
+            break;
+        }
+        // Fails, as intended, when the folder still holds anything.
+        if std::fs::remove_dir(root.join(d)).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Files under `generated/` that stamp wrote: target output with stamp's
+/// header and its parameter file, and the ApplicationSets. Anything else
+/// there was put by someone else and is never removed.
+fn owned_files(root: &Path) -> io::Result<Vec<String>> {
+    let mut owned = Vec::new();
+    let generated = root.join("generated");
+    for service in read_dir_names(&generated)? {
+        if service == "argocd" {
+            for file in read_dir_names(&generated.join("argocd"))? {
+                let path = format!("generated/argocd/{file}");
+                if file.ends_with(".yaml") && has_header(&root.join(&path)) {
+                    owned.push(path);
+                }
+            }
+            continue;
+        }
+        for env in read_dir_names(&generated.join(&service))? {
+            for region in read_dir_names(&generated.join(&service).join(&env))? {
+                let dir = format!("generated/{service}/{env}/{region}");
+                let manifests = format!("{dir}/{MANIFESTS_FILE}");
+                if has_header(&root.join(&manifests)) {
+                    owned.push(manifests);
+                    let params = format!("{dir}/{TARGET_FILE}");
+                    if root.join(&params).is_file() {
+                        owned.push(params);
+                    }
+                }
+            }
+        }
+    }
+    Ok(owned)
+}
+
+fn read_dir_names(dir: &Path) -> io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if (entry.file_type()?.is_dir() || entry.path().is_file())
+            && let Some(name) = entry.file_name().to_str()
+            && !name.starts_with('.')
+        {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn has_header(path: &Path) -> bool {
+    let mut buf = [0u8; GENERATED_HEADER.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .is_ok_and(|_| buf == GENERATED_HEADER.as_bytes())
+}
+
+/// Leftover temporary files of an interrupted run.
+pub fn remove_temp_files(root: &Path) {
+    fn walk(dir: &Path, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            if name.starts_with(".stamp-") && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(&path);
+            } else if depth < 4 && path.is_dir() {
+                walk(&path, depth + 1);
+            }
+        }
+    }
+    walk(&root.join("generated"), 0);
+    walk(&root.join(".github"), 3);
+}
