@@ -226,7 +226,12 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
             let e: kdl::KdlError = e;
             for d in e.diagnostics {
                 let message = d.message.or(d.label).unwrap_or_else(|| "invalid KDL".into());
-                let mut diag = Diagnostic::new(&decl_file, offset_to_pos(text, d.span.offset()), message);
+                let mut pos = offset_to_pos(text, d.span.offset());
+                // kdl sometimes blames the whole document; find the first bad line.
+                if d.span.offset() == 0 && !d.span.is_empty() {
+                    pos = first_bad_line(text).unwrap_or(pos);
+                }
+                let mut diag = Diagnostic::new(&decl_file, pos, message);
                 if let Some(help) = d.help {
                     diag = diag.with_hint(help);
                 }
@@ -329,6 +334,18 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
     (diags.len() == before).then_some(blueprint)
 }
 
+/// The line that first makes a prefix of whole lines fail to parse.
+fn first_bad_line(text: &str) -> Option<Pos> {
+    let mut end = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        end += line.len();
+        if text[..end].parse::<KdlDocument>().is_err() {
+            return Some(Pos::new(i as u32 + 1, 1));
+        }
+    }
+    None
+}
+
 fn read_param(node: &KdlNode, pos: Pos) -> Result<Param, String> {
     let name = node
         .entries()
@@ -365,4 +382,15 @@ fn read_param(node: &KdlNode, pos: Pos) -> Result<Param, String> {
         default,
         pos,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_bad_line_kdl_does_not_name() {
+        let text = "name \"pdb\"\ndescription \"A\"\nparam \"m\" type=\"int\" default=\ntemplate \"pdb.yaml.j2\"\n";
+        assert_eq!(first_bad_line(text), Some(Pos::new(3, 1)));
+    }
 }

@@ -27,6 +27,8 @@ pub struct Diagnostic {
     pub pos: Pos,
     pub message: String,
     pub hint: Option<String>,
+    /// Targets that hit this same problem (`service/env/region`).
+    pub targets: Vec<String>,
 }
 
 impl Diagnostic {
@@ -36,7 +38,13 @@ impl Diagnostic {
             pos,
             message: message.into(),
             hint: None,
+            targets: Vec::new(),
         }
+    }
+
+    pub fn for_target(mut self, target: String) -> Diagnostic {
+        self.targets.push(target);
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
@@ -61,9 +69,15 @@ impl Diagnostic {
             ("", "", "", "")
         };
         let mut out = String::new();
+        let targets = match self.targets.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (target `{one}`)"),
+            [first, second] => format!(" (targets `{first}` and `{second}`)"),
+            [first, second, rest @ ..] => format!(" (targets `{first}`, `{second}` and {} more)", rest.len()),
+        };
         let _ = writeln!(
             out,
-            "{red}error{reset}{bold}: {}:{}:{}: {}{reset}",
+            "{red}error{reset}{bold}: {}:{}:{}: {}{targets}{reset}",
             self.file, self.pos.line, self.pos.col, self.message
         );
         if let Some(line) = source.and_then(|s| s.lines().nth(self.pos.line.saturating_sub(1) as usize)) {
@@ -79,6 +93,28 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Sorts by file and position and folds problems that differ only in their
+/// target into one, so a broken archetype is one error, not thousands.
+pub fn merge(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diags.sort_by(|a, b| (&a.file, a.pos, &a.message, &a.targets).cmp(&(&b.file, b.pos, &b.message, &b.targets)));
+    let mut merged: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    for d in diags {
+        match merged.last_mut() {
+            Some(last)
+                if last.file == d.file && last.pos == d.pos && last.message == d.message && last.hint == d.hint =>
+            {
+                for t in d.targets {
+                    if !last.targets.contains(&t) {
+                        last.targets.push(t);
+                    }
+                }
+            }
+            _ => merged.push(d),
+        }
+    }
+    merged
 }
 
 /// The candidate nearest to `wrong`, if it is plausibly a typo of it.

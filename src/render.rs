@@ -74,9 +74,7 @@ pub fn render_target(
         let text = match rendered {
             Ok(text) => text,
             Err(e) => {
-                let mut d = template_error(&e, template);
-                d.message = format!("{} (rendering target `{}`)", d.message, target.id());
-                diags.push(d);
+                diags.push(template_error(&e, template).for_target(target.id()));
                 continue;
             }
         };
@@ -85,11 +83,14 @@ pub fn render_target(
                 Ok(value) => value,
                 Err(e) => {
                     let line = e.location().map_or(1, |l| l.line() as u32);
-                    diags.push(Diagnostic::new(
-                        template.as_str(),
-                        Pos::new(line, 1),
-                        format!("the template rendered invalid YAML for target `{}`: {e}", target.id()),
-                    ));
+                    diags.push(
+                        Diagnostic::new(
+                            template.as_str(),
+                            Pos::new(line, 1),
+                            format!("the template rendered invalid YAML: {e}"),
+                        )
+                        .for_target(target.id()),
+                    );
                     break;
                 }
             };
@@ -115,14 +116,9 @@ pub fn render_target(
                 Diagnostic::new(
                     object.template.as_str(),
                     pos,
-                    format!(
-                        "{} `{}`{field}: {} (target `{}`)",
-                        object.kind(),
-                        object.name(),
-                        error.message,
-                        target.id()
-                    ),
+                    format!("{} `{}`{field}: {}", object.kind(), object.name(), error.message),
                 )
+                .for_target(target.id())
                 .with_hint(format!(
                     "objects are checked against the Kubernetes {} schema",
                     stamp_kube::KUBERNETES_VERSION
@@ -152,24 +148,27 @@ pub fn render_target(
     Ok(objects)
 }
 
-/// The line of the template that most likely wrote the field at `path`.
+/// The line of the template that most likely wrote the field at `path`:
+/// each path segment is looked for below and indented deeper than the last.
+/// A missing field ends the walk at its parent.
 pub fn find_field_line(source: &str, path: &str) -> Pos {
-    let key = path.rsplit('.').next().unwrap_or(path);
-    let key = key.split('[').next().unwrap_or(key);
-    if key.is_empty() {
-        return Pos::START;
+    let lines: Vec<&str> = source.lines().collect();
+    let mut found = Pos::START;
+    let (mut from, mut indent) = (0, None::<usize>);
+    for segment in path.split('.').map(|s| s.split('[').next().unwrap_or(s)) {
+        let needle = format!("{segment}:");
+        let hit = lines.iter().enumerate().skip(from).find_map(|(i, line)| {
+            let trimmed = line.trim_start();
+            let item = trimmed.trim_start_matches("- ");
+            let col = line.len() - item.len();
+            let deeper = indent.is_none_or(|parent| col > parent);
+            (deeper && item.starts_with(&needle)).then_some((i, col))
+        });
+        let Some((i, col)) = hit else { break };
+        found = Pos::new(i as u32 + 1, col as u32 + 1);
+        (from, indent) = (i + 1, Some(col));
     }
-    let needle = format!("{key}:");
-    source
-        .lines()
-        .enumerate()
-        .find_map(|(i, line)| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            trimmed
-                .starts_with(&needle)
-                .then(|| Pos::new(i as u32 + 1, (line.len() - trimmed.len()) as u32 + 1))
-        })
-        .unwrap_or(Pos::START)
+    found
 }
 
 /// Adds the labels, namespace and sync wave every object carries, with

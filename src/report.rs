@@ -8,9 +8,7 @@ use crate::diagnostic::Diagnostic;
 use crate::load::Sources;
 
 pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic]) {
-    let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
-    sorted.sort_by(|a, b| (&a.file, a.pos, &a.message).cmp(&(&b.file, b.pos, &b.message)));
-    sorted.dedup();
+    let sorted = crate::diagnostic::merge(diags.to_vec());
     let mut out = std::io::stderr().lock();
     for d in &sorted {
         let on_disk;

@@ -338,7 +338,7 @@ fn parse_settings(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (Settings, 
 fn parse_table<T>(
     sources: &Sources,
     file: &'static str,
-    top: &str,
+    top: &'static str,
     diags: &mut Vec<Diagnostic>,
     read: fn(&mut Reader, Spanned<String>, &Node) -> Option<T>,
 ) -> Table<T> {
@@ -570,7 +570,7 @@ fn read_team(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Team>
     Some(Team { name, github, slack })
 }
 
-fn read_layer(r: &mut Reader, node: &Node, what: &str, allowed: &[&str]) -> Option<Layer> {
+fn read_layer(r: &mut Reader, node: &Node, what: &str, allowed: &[&'static str]) -> Option<Layer> {
     let f = r.map(node, what, allowed)?;
     read_layer_fields(r, &f)
 }

@@ -32,6 +32,8 @@ pub struct Reader<'a> {
 pub struct Fields<'n> {
     pub pos: Pos,
     entries: Vec<(&'n str, &'n Node)>,
+    /// Allowed keys an unknown key was taken for; not reported again as missing.
+    suggested: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
@@ -61,18 +63,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A map whose keys must all be in `allowed`; unknown keys get a did-you-mean.
-    pub fn map<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    pub fn map<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&'static str]) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
             if node.is_null() {
                 return Some(Fields {
                     pos: node.pos,
                     entries: Vec::new(),
+                    suggested: Vec::new(),
                 });
             }
             self.error(node.pos, format!("{what} must be a map, found {}", node.kind_name()));
             return None;
         };
         let mut fields = Vec::new();
+        let mut suggested = Vec::new();
         for (key, value) in entries {
             let name = key.scalar().unwrap_or_default();
             if allowed.contains(&name) {
@@ -80,6 +84,9 @@ impl<'a> Reader<'a> {
             } else {
                 let d = Diagnostic::new(self.file, key.pos, format!("unknown key `{name}` in {what}"))
                     .suggest(name, allowed.iter().copied());
+                if let Some(best) = crate::diagnostic::did_you_mean(name, allowed.iter().copied()) {
+                    suggested.push(best);
+                }
                 let d = if d.hint.is_none() {
                     d.with_hint(format!("expected one of: {}", allowed.join(", ")))
                 } else {
@@ -91,6 +98,7 @@ impl<'a> Reader<'a> {
         Some(Fields {
             pos: node.pos,
             entries: fields,
+            suggested,
         })
     }
 
@@ -111,7 +119,7 @@ impl<'a> Reader<'a> {
 
     pub fn require<'n>(&mut self, fields: &Fields<'n>, key: &str, what: &str) -> Option<&'n Node> {
         let found = fields.get(key);
-        if found.is_none() {
+        if found.is_none() && !fields.suggested.contains(&key) {
             self.error(fields.pos, format!("{what} is missing the required key `{key}`"));
         }
         found
