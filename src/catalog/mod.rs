@@ -687,6 +687,9 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
             )),
         );
     }
+    if let Some(name) = name.as_ref().filter(|n| n.value == "argocd") {
+        r.error(name.pos, "`argocd` is reserved: `generated/argocd/` holds the ApplicationSets");
+    }
     let profile = r.require(&f, "profile", what).and_then(|n| r.string(n, "profile"));
     r.require(&f, "size", what);
     let environments = r.require(&f, "environments", what).map(|n| r.list(n, "environments"));
