@@ -39,6 +39,39 @@ pub enum Command {
     Check,
     /// Validate every object under `generated/` against the Kubernetes schema
     Validate,
+    /// Print a target's resolved values and where each was set
+    Explain {
+        service: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Write a new service file that passes the catalog checks
+    New {
+        /// The service name (a DNS-1123 label)
+        service: String,
+        #[arg(long)]
+        profile: String,
+        #[arg(long)]
+        size: String,
+        #[arg(long)]
+        team: String,
+        /// An environment to deploy to; repeat for several [default: all]
+        #[arg(long = "env", value_name = "ENV")]
+        envs: Vec<String>,
+        /// The image as `repository:tag` [default: the catalog's usual registry, tag 0.1.0]
+        #[arg(long)]
+        image: Option<String>,
+        /// Cron schedule, for profiles whose archetype needs one
+        #[arg(long)]
+        schedule: Option<String>,
+    },
+    /// Scaffold a new platform repo with the built-ins and an example catalog
+    Init {
+        /// Where to create it [default: the current directory]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

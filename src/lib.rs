@@ -20,6 +20,8 @@ pub mod resolve;
 pub mod write;
 pub mod yaml_tree;
 
+use std::path::PathBuf;
+
 use clap::Parser;
 
 use cli::{Cli, Command};
@@ -27,6 +29,20 @@ use cli::{Cli, Command};
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    if let Command::Init { dir } = &cli.command {
+        // init works on a folder that is not a platform repo yet.
+        let dir = dir
+            .clone()
+            .or_else(|| cli.dir.clone())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let settings = cli::Settings {
+            root: dir.clone(),
+            format: cli.format,
+            color: false,
+            quiet: cli.quiet,
+        };
+        return commands::init::run(&settings, &dir);
+    }
     let settings = match cli.settings() {
         Ok(settings) => settings,
         Err(message) => {
@@ -42,5 +58,29 @@ pub fn run() -> i32 {
         Command::Build => commands::build::run(&settings),
         Command::Check => commands::check::run(&settings),
         Command::Validate => commands::validate::run(&settings),
+        Command::Explain { service, env, region } => {
+            commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
+        }
+        Command::New {
+            service,
+            profile,
+            size,
+            team,
+            envs,
+            image,
+            schedule,
+        } => commands::new::run(
+            &settings,
+            &commands::new::NewService {
+                name: service,
+                profile,
+                size,
+                team,
+                envs,
+                image,
+                schedule,
+            },
+        ),
+        Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

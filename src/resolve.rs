@@ -391,12 +391,54 @@ fn resolve_service(
                 );
                 continue;
             }
-            let (mut values, origins) = common.clone();
+            let (mut values, mut origins) = common.clone();
             values.environment = env.name.value.clone();
             values.region = region.name.value.clone();
             values.namespace = namespace;
             values.cluster = region.cluster.value.clone();
             values.approval = env.approval.as_str();
+            origins.insert(
+                "cluster".into(),
+                Origin {
+                    file: catalog.environments.file.to_string(),
+                    line: region.cluster.pos.line,
+                    level: format!("environment {}", env.name.value),
+                },
+            );
+            origins.insert(
+                "approval".into(),
+                Origin {
+                    file: catalog.environments.file.to_string(),
+                    line: env.name.pos.line,
+                    level: format!("environment {}", env.name.value),
+                },
+            );
+            origins.insert(
+                "region".into(),
+                Origin {
+                    file: catalog.environments.file.to_string(),
+                    line: region.name.pos.line,
+                    level: format!("environment {}", env.name.value),
+                },
+            );
+            if let Some(listed) = service.environments.iter().find(|e| e.value == env.name.value) {
+                origins.insert(
+                    "environment".into(),
+                    Origin {
+                        file: file.to_string(),
+                        line: listed.pos.line,
+                        level: "service".into(),
+                    },
+                );
+            }
+            origins.insert(
+                "owners.github".into(),
+                Origin {
+                    file: catalog.teams.file.to_string(),
+                    line: team.github.pos.line,
+                    level: format!("team {}", team.name.value),
+                },
+            );
             values.owners = Owners {
                 team: team.name.value.clone(),
                 github: team.github.value.clone(),
@@ -456,6 +498,21 @@ fn resolve_env(
         }};
     }
 
+    let service_origin = |pos: Pos| Origin {
+        file: file.to_string(),
+        line: pos.line,
+        level: "service".into(),
+    };
+    origins.insert("profile".into(), service_origin(service.profile.pos));
+    origins.insert("owners.team".into(), service_origin(service.owners.team.pos));
+    origins.insert(
+        "archetype".into(),
+        Origin {
+            file: catalog.profiles.file.to_string(),
+            line: profile.archetype.pos.line,
+            level: format!("profile {}", profile.name.value),
+        },
+    );
     let size_name = last!("size", size);
     let size = match &size_name {
         Some((name, from)) => check_size(catalog, name, from, diags),
@@ -532,12 +589,18 @@ fn resolve_env(
 
     // Components: the profile's and the always-on ones, then each level adds
     // (`name`) or removes (`-name`) in order.
-    let mut components: BTreeSet<String> = blueprints
-        .components
-        .values()
-        .filter(|c| c.always)
-        .map(|c| c.name.clone())
-        .collect();
+    let mut components = BTreeSet::new();
+    for always in blueprints.components.values().filter(|c| c.always) {
+        components.insert(always.name.clone());
+        origins.insert(
+            format!("components.{}", always.name),
+            Origin {
+                file: always.decl_file.clone(),
+                line: 1,
+                level: "always on".into(),
+            },
+        );
+    }
     for c in &profile.components {
         components.insert(c.value.clone());
         origins.insert(
@@ -674,6 +737,12 @@ fn resolve_env(
         }
         scaling
     });
+    if let (Some(_), Some(replicas_origin)) = (
+        &autoscaling,
+        replicas_set.as_ref().and(origins.get("replicas")).cloned(),
+    ) {
+        origins.insert("autoscaling.min".into(), replicas_origin);
+    }
     if hpa && autoscaling.is_none() {
         diags.push(
             Diagnostic::new(

@@ -2,6 +2,9 @@
 
 mod test;
 
+mod argocd;
 mod build;
 mod check;
+mod codeowners;
 mod errors;
+mod onboarding;

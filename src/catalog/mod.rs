@@ -688,7 +688,10 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
         );
     }
     if let Some(name) = name.as_ref().filter(|n| n.value == "argocd") {
-        r.error(name.pos, "`argocd` is reserved: `generated/argocd/` holds the ApplicationSets");
+        r.error(
+            name.pos,
+            "`argocd` is reserved: `generated/argocd/` holds the ApplicationSets",
+        );
     }
     let profile = r.require(&f, "profile", what).and_then(|n| r.string(n, "profile"));
     r.require(&f, "size", what);

@@ -2,6 +2,9 @@
 
 pub mod build;
 pub mod check;
+pub mod explain;
+pub mod init;
+pub mod new;
 pub mod validate;
 
 /// Exit codes from SPEC §3.

@@ -1,0 +1,163 @@
+//! `stamp explain SERVICE`: every resolved value of a target and where it
+//! was set (archetype default, profile, size, service file, override).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::{Format, Settings};
+use crate::commands::{ERRORS, OK};
+use crate::diagnostic::did_you_mean;
+use crate::load::Sources;
+use crate::resolve::{Origin, Target};
+use crate::{blueprint, catalog, report, resolve};
+
+#[derive(Serialize)]
+struct Explained<'a> {
+    target: String,
+    values: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    key: String,
+    value: Value,
+    /// None for values stamp derives (namespace, image ref, selector).
+    origin: Option<&'a Origin>,
+}
+
+pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option<&str>) -> i32 {
+    let sources = match Sources::from_dir(&settings.root) {
+        Ok(sources) => sources,
+        Err(e) => {
+            eprintln!("error: cannot read the repo at `{}`: {e}", settings.root.display());
+            return ERRORS;
+        }
+    };
+    let (catalog, mut diags) = catalog::parse(&sources);
+    let (blueprints, blueprint_diags) = blueprint::parse(&sources);
+    diags.extend(blueprint_diags);
+    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints);
+    diags.extend(resolve_diags);
+
+    let known = catalog
+        .services
+        .iter()
+        .map(|s| s.name.value.as_str())
+        .chain(catalog.broken_services.iter().map(String::as_str));
+    if !known.clone().any(|s| s == service) {
+        eprintln!("error: service `{service}` is not in `catalog/services/`");
+        if let Some(best) = did_you_mean(service, known) {
+            eprintln!("hint: did you mean `{best}`?");
+        }
+        return ERRORS;
+    }
+    if resolved.failed_services.contains(service) {
+        let file = format!("{}{service}.yaml", catalog::SERVICES_DIR);
+        diags.retain(|d| d.file == file || !d.file.starts_with(catalog::SERVICES_DIR));
+        report::diagnostics(settings, &sources, &diags);
+        return ERRORS;
+    }
+    let targets: Vec<&Target> = resolved
+        .targets
+        .iter()
+        .filter(|t| t.service == service && env.is_none_or(|e| t.env == e) && region.is_none_or(|r| t.region == r))
+        .collect();
+    if targets.is_empty() {
+        eprintln!(
+            "error: service `{service}` has no target in environment `{}` and region `{}`",
+            env.unwrap_or("*"),
+            region.unwrap_or("*")
+        );
+        return ERRORS;
+    }
+    let explained: Vec<Explained> = targets.iter().map(|t| explain(t)).collect();
+    match settings.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&explained).expect("JSON values serialize")
+        ),
+        Format::Text => print!("{}", text(&explained)),
+    }
+    OK
+}
+
+fn explain(target: &Target) -> Explained<'_> {
+    let values = serde_json::to_value(&target.values).expect("values serialize");
+    let mut flat = Vec::new();
+    flatten("", &values, &mut flat);
+    // Components an override removed are worth seeing too.
+    for key in target.origins.keys().filter(|k| k.starts_with("components.")) {
+        if !flat.iter().any(|(k, _)| k == key) {
+            flat.push((key.clone(), Value::Bool(false)));
+        }
+    }
+    let values = flat
+        .into_iter()
+        .map(|(key, value)| {
+            // `autoscaling.min` is explained by `autoscaling`, and so on.
+            let origin = std::iter::successors(Some(key.as_str()), |k| k.rsplit_once('.').map(|(parent, _)| parent))
+                .find_map(|k| target.origins.get(k));
+            Entry { key, value, origin }
+        })
+        .collect();
+    Explained {
+        target: target.id(),
+        values,
+    }
+}
+
+/// Dotted keys for nested maps; lists of names become `components.<name>`.
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        Value::Object(map) if !map.is_empty() && prefix != "selector" => {
+            for (k, v) in map {
+                flatten(&key(k), v, out);
+            }
+        }
+        Value::Array(items) if items.iter().all(Value::is_string) && !items.is_empty() => {
+            for item in items {
+                out.push((key(item.as_str().unwrap_or_default()), Value::Bool(true)));
+            }
+        }
+        _ => out.push((prefix.to_string(), value.clone())),
+    }
+}
+
+fn text(explained: &[Explained]) -> String {
+    let mut out = String::new();
+    for (i, target) in explained.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("{}\n", target.target));
+        let key_width = target.values.iter().map(|e| e.key.len()).max().unwrap_or(0);
+        let shown: Vec<String> = target
+            .values
+            .iter()
+            .map(|e| match &e.value {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        let value_width = shown.iter().map(|v| v.chars().count()).max().unwrap_or(0).min(48);
+        for (entry, value) in target.values.iter().zip(shown) {
+            let origin = match entry.origin {
+                Some(o) => format!("{}:{}  {}", o.file, o.line, o.level),
+                None => "derived".to_string(),
+            };
+            out.push_str(&format!(
+                "  {:key_width$}  {:value_width$}  {origin}\n",
+                entry.key, value
+            ));
+        }
+    }
+    out
+}
