@@ -91,6 +91,8 @@ pub struct Blueprint {
     pub requires: Vec<String>,
     /// Archetype defaults for service fields.
     pub default_port: Option<(i64, Pos)>,
+    /// blake3 of the declaration and templates, for target fingerprints.
+    pub hash: blake3::Hash,
 }
 
 impl Blueprint {
@@ -254,6 +256,7 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         always: false,
         requires: Vec::new(),
         default_port: None,
+        hash: blake3::hash(b""),
     };
     let mut allowed = vec!["name", "description", "param", "template"];
     match kind {
@@ -324,6 +327,13 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
     }
     diags.append(&mut problems);
     diags.append(&mut unknown);
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(text.as_bytes());
+    for template in &blueprint.templates {
+        hasher.update(template.as_bytes());
+        hasher.update(sources.get(template).unwrap_or_default().as_bytes());
+    }
+    blueprint.hash = hasher.finalize();
     if blueprint.templates.is_empty() {
         diags.push(Diagnostic::new(
             &decl_file,

@@ -34,9 +34,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Bring `generated/` and `.github/CODEOWNERS` up to date
-    Build,
+    Build {
+        /// Render every target, even those whose fingerprint says they are up to date
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Render in memory and compare with what is on disk; write nothing
-    Check,
+    Check {
+        /// Render every target instead of trusting up-to-date fingerprints
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Validate every object under `generated/` against the Kubernetes schema
     Validate,
     /// Print a target's resolved values and where each was set
@@ -103,6 +111,12 @@ impl Cli {
         };
         if !root.is_dir() {
             return Err(format!("`{}` is not a folder", root.display()));
+        }
+        if !root.join("catalog").is_dir() {
+            return Err(format!(
+                "`{}` is not a platform repo: it has no `catalog/` folder\nhint: `stamp init` scaffolds one",
+                root.display()
+            ));
         }
         let color = match self.color {
             ColorChoice::Always => true,

@@ -9,6 +9,7 @@ use crate::blueprint;
 use crate::catalog::{self, Catalog};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::{self, MANIFESTS_FILE, TARGET_FILE, argocd, codeowners};
+use crate::fingerprint::{self, Fingerprint};
 use crate::load::Sources;
 use crate::render::render_target;
 use crate::resolve;
@@ -20,38 +21,82 @@ pub struct Compiled {
     pub sources: Sources,
     pub services: usize,
     pub targets: usize,
+    /// Targets rendered this run; the rest were up to date by fingerprint.
+    pub rendered: usize,
     pub failed_targets: usize,
+    /// Objects of the rendered targets.
     pub objects: usize,
 }
 
-pub fn compile(root: &Path, sources: Sources) -> Compiled {
+/// Whether up-to-date targets may be skipped by their fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cache {
+    Use,
+    Ignore,
+}
+
+enum Outcome {
+    UpToDate,
+    Rendered {
+        manifests: String,
+        params: String,
+        fingerprint: String,
+        objects: usize,
+    },
+    Failed(Vec<Diagnostic>),
+}
+
+pub fn compile(root: &Path, sources: Sources, cache: Cache) -> Compiled {
     let (catalog, mut diags) = catalog::parse(&sources);
     let (blueprints, blueprint_diags) = blueprint::parse(&sources);
     diags.extend(blueprint_diags);
     let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints);
     diags.extend(resolve_diags);
 
-    let rendered: Vec<_> = resolved
+    let outcomes: Vec<Outcome> = resolved
         .targets
         .par_iter()
         .map(|target| {
-            render_target(&blueprints, &sources, target)
-                .map(|objects| (emit::manifests(target, &objects), objects.len()))
+            let inputs = fingerprint::inputs(target, &blueprints);
+            if cache == Cache::Use && fingerprint::is_up_to_date(root, &target.dir(), inputs) {
+                return Outcome::UpToDate;
+            }
+            match render_target(&blueprints, &sources, target) {
+                Ok(objects) => {
+                    let manifests = emit::manifests(target, &objects);
+                    let params = emit::target_params(target);
+                    let fingerprint = Fingerprint::new(inputs, &manifests, &params).to_text();
+                    Outcome::Rendered {
+                        manifests,
+                        params,
+                        fingerprint,
+                        objects: objects.len(),
+                    }
+                }
+                Err(target_diags) => Outcome::Failed(target_diags),
+            }
         })
         .collect();
 
     let mut plan = Plan::default();
-    let (mut objects, mut failed_targets) = (0, 0);
-    for (target, result) in resolved.targets.iter().zip(rendered) {
+    let (mut objects, mut rendered, mut failed_targets) = (0, 0, 0);
+    for (target, outcome) in resolved.targets.iter().zip(outcomes) {
         let dir = target.dir();
-        match result {
-            Ok((manifests, count)) => {
+        let paths = [MANIFESTS_FILE, TARGET_FILE, fingerprint::FILE].map(|file| format!("{dir}/{file}"));
+        match outcome {
+            Outcome::UpToDate => plan.unchanged.extend(paths),
+            Outcome::Rendered {
+                manifests,
+                params,
+                fingerprint,
+                objects: count,
+            } => {
+                rendered += 1;
                 objects += count;
-                plan.files.insert(format!("{dir}/{MANIFESTS_FILE}"), manifests);
                 plan.files
-                    .insert(format!("{dir}/{TARGET_FILE}"), emit::target_params(target));
+                    .extend(paths.into_iter().zip([manifests, params, fingerprint]));
             }
-            Err(mut target_diags) => {
+            Outcome::Failed(mut target_diags) => {
                 failed_targets += 1;
                 diags.append(&mut target_diags);
                 plan.keep.insert(format!("{dir}/"));
@@ -69,6 +114,7 @@ pub fn compile(root: &Path, sources: Sources) -> Compiled {
         sources,
         services: catalog.services.len() + catalog.broken_services.len(),
         targets: resolved.targets.len(),
+        rendered,
         failed_targets,
         objects,
     }

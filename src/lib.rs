@@ -13,6 +13,7 @@ mod commands;
 pub mod compile;
 pub mod diagnostic;
 pub mod emit;
+pub mod fingerprint;
 pub mod load;
 pub mod render;
 mod report;
@@ -25,6 +26,14 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use cli::{Cli, Command};
+
+fn cache(no_cache: bool) -> compile::Cache {
+    if no_cache {
+        compile::Cache::Ignore
+    } else {
+        compile::Cache::Use
+    }
+}
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
@@ -55,8 +64,8 @@ pub fn run() -> i32 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
     }
     match cli.command {
-        Command::Build => commands::build::run(&settings),
-        Command::Check => commands::check::run(&settings),
+        Command::Build { no_cache } => commands::build::run(&settings, cache(no_cache)),
+        Command::Check { no_cache } => commands::check::run(&settings, cache(no_cache)),
         Command::Validate => commands::validate::run(&settings),
         Command::Explain { service, env, region } => {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())

@@ -13,6 +13,8 @@ use crate::emit::{GENERATED_HEADER, MANIFESTS_FILE, TARGET_FILE};
 pub struct Plan {
     /// Repo-relative path → content.
     pub files: BTreeMap<String, String>,
+    /// Files known to be up to date on disk (by fingerprint); left alone.
+    pub unchanged: BTreeSet<String>,
     /// Path prefixes whose files on disk are kept as they are (the last good
     /// output of a failing service, or of a file whose inputs are broken).
     pub keep: BTreeSet<String>,
@@ -27,7 +29,7 @@ impl Plan {
     pub fn stale_files(&self, root: &Path) -> io::Result<Vec<String>> {
         let mut stale = Vec::new();
         for path in owned_files(root)? {
-            if !self.files.contains_key(&path) && !self.is_kept(&path) {
+            if !self.files.contains_key(&path) && !self.unchanged.contains(&path) && !self.is_kept(&path) {
                 stale.push(path);
             }
         }
@@ -43,7 +45,10 @@ pub struct WriteReport {
 }
 
 pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
-    let mut report = WriteReport::default();
+    let mut report = WriteReport {
+        unchanged: plan.unchanged.len(),
+        ..WriteReport::default()
+    };
     for (path, content) in &plan.files {
         let full = root.join(path);
         match std::fs::read(&full) {
@@ -76,6 +81,9 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     temp.write_all(content)?;
+    // tempfile creates 0600; generated files are for everyone to read.
+    #[cfg(unix)]
+    std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -117,9 +125,11 @@ fn owned_files(root: &Path) -> io::Result<Vec<String>> {
                 let manifests = format!("{dir}/{MANIFESTS_FILE}");
                 if has_header(&root.join(&manifests)) {
                     owned.push(manifests);
-                    let params = format!("{dir}/{TARGET_FILE}");
-                    if root.join(&params).is_file() {
-                        owned.push(params);
+                    for file in [TARGET_FILE, crate::fingerprint::FILE] {
+                        let path = format!("{dir}/{file}");
+                        if root.join(&path).is_file() {
+                            owned.push(path);
+                        }
                     }
                 }
             }
@@ -155,6 +165,34 @@ fn has_header(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
         .is_ok_and(|_| buf == GENERATED_HEADER.as_bytes())
+}
+
+pub const LOCK_FILE: &str = "generated/.stamp.lock";
+
+/// Holds the repo's write lock until dropped, so two stamp processes (a
+/// watch and a pre-commit hook) never interleave their writes.
+pub struct WriteLock {
+    _file: std::fs::File,
+}
+
+/// Takes the write lock, saying so on stderr when another process holds it.
+pub fn lock(root: &Path) -> io::Result<WriteLock> {
+    let path = root.join(LOCK_FILE);
+    std::fs::create_dir_all(path.parent().expect("the lock lives in generated/"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another stamp process to finish writing (`{LOCK_FILE}` is locked)");
+            file.lock()?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    Ok(WriteLock { _file: file })
 }
 
 /// Leftover temporary files of an interrupted run.

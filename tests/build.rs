@@ -59,7 +59,7 @@ fn removed_service_loses_its_output_but_foreign_files_stay() {
     test.write("generated/legacy/prod/eu/manifests.yaml", "# not stamp's\n");
     test.remove("catalog/services/jobs.yaml");
     let out = test.expect(&["build"], 0);
-    assert!(out.stderr.contains("4 removed"), "{}", out.stderr);
+    assert!(out.stderr.contains("6 removed"), "{}", out.stderr);
     assert!(!test.exists("generated/jobs/dev"));
     assert!(!test.exists("generated/jobs/prod/us/manifests.yaml"));
     assert!(test.exists("generated/jobs/prod/us/notes.txt"));

@@ -154,8 +154,10 @@ fn not_a_repo_is_a_clear_error() {
     let test = Test::empty();
     let out = test.expect(&["build"], 2);
     assert!(
-        out.stderr.contains("catalog/profiles.yaml` is missing"),
+        out.stderr
+            .contains("is not a platform repo: it has no `catalog/` folder"),
         "{}",
         out.stderr
     );
+    assert!(!test.exists("generated"), "nothing is written outside a platform repo");
 }

@@ -7,4 +7,5 @@ mod build;
 mod check;
 mod codeowners;
 mod errors;
+mod incremental;
 mod onboarding;

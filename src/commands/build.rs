@@ -2,11 +2,11 @@ use std::time::Instant;
 
 use crate::cli::Settings;
 use crate::commands::{ERRORS, OK};
-use crate::compile::compile;
+use crate::compile::{Cache, compile};
 use crate::load::Sources;
 use crate::{report, write};
 
-pub fn run(settings: &Settings) -> i32 {
+pub fn run(settings: &Settings, cache: Cache) -> i32 {
     let start = Instant::now();
     let sources = match Sources::from_dir(&settings.root) {
         Ok(sources) => sources,
@@ -15,7 +15,14 @@ pub fn run(settings: &Settings) -> i32 {
             return ERRORS;
         }
     };
-    let compiled = compile(&settings.root, sources);
+    let _lock = match write::lock(&settings.root) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("error: cannot lock `{}`: {e}", write::LOCK_FILE);
+            return ERRORS;
+        }
+    };
+    let compiled = compile(&settings.root, sources, cache);
     write::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {
         Ok(written) => written,
@@ -34,9 +41,10 @@ pub fn run(settings: &Settings) -> i32 {
     report::status(
         settings,
         &format!(
-            "built {} targets of {} services ({} objects{failed}): {} files written, {} removed, {} unchanged in {:.0?}",
+            "built {} targets of {} services ({} rendered, {} objects{failed}): {} files written, {} removed, {} unchanged in {:.0?}",
             compiled.targets,
             compiled.services,
+            compiled.rendered,
             compiled.objects,
             written.written.len(),
             written.removed.len(),

@@ -2,11 +2,11 @@ use std::io::Write as _;
 
 use crate::cli::Settings;
 use crate::commands::{DRIFT, ERRORS, OK};
-use crate::compile::compile;
+use crate::compile::{Cache, compile};
 use crate::load::Sources;
 use crate::report;
 
-pub fn run(settings: &Settings) -> i32 {
+pub fn run(settings: &Settings, cache: Cache) -> i32 {
     let sources = match Sources::from_dir(&settings.root) {
         Ok(sources) => sources,
         Err(e) => {
@@ -14,7 +14,7 @@ pub fn run(settings: &Settings) -> i32 {
             return ERRORS;
         }
     };
-    let compiled = compile(&settings.root, sources);
+    let compiled = compile(&settings.root, sources, cache);
     let mut drift = Vec::new();
     for (path, content) in &compiled.plan.files {
         let on_disk = std::fs::read_to_string(settings.root.join(path)).ok();

@@ -32,8 +32,9 @@ validate:
 \t$(STAMP) validate
 ";
 
-const GITIGNORE: &str = "# Temporary files of an interrupted `stamp build`.
+const GITIGNORE: &str = "# stamp's write lock and the temporary files of an interrupted build.
 .stamp-*.tmp
+generated/.stamp.lock
 ";
 
 /// Every file `init` writes, in order.
