@@ -9,11 +9,11 @@ use crate::blueprint;
 use crate::catalog::{self, Catalog};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::{self, MANIFESTS_FILE, TARGET_FILE, argocd, codeowners};
-use crate::fingerprint::{self, Fingerprint};
+use crate::fingerprint::{self, Fingerprint, Freshness, StatCache};
 use crate::load::Sources;
 use crate::render::render_target;
-use crate::resolve;
 use crate::write::Plan;
+use crate::{resolve, timings};
 
 pub struct Compiled {
     pub plan: Plan,
@@ -26,6 +26,11 @@ pub struct Compiled {
     pub failed_targets: usize,
     /// Objects of the rendered targets.
     pub objects: usize,
+    /// Target folders and inputs whose files on disk the stat cache should
+    /// learn once the plan is applied (verified or written this run).
+    pub fresh: Vec<(String, blake3::Hash)>,
+    /// Services to record in the stat cache: name, key, target folders.
+    pub fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
 }
 
 /// Whether up-to-date targets may be skipped by their fingerprint.
@@ -36,7 +41,7 @@ pub enum Cache {
 }
 
 enum Outcome {
-    UpToDate,
+    UpToDate(Freshness),
     Rendered {
         manifests: String,
         params: String,
@@ -46,22 +51,42 @@ enum Outcome {
     Failed(Vec<Diagnostic>),
 }
 
-pub fn compile(root: &Path, sources: Sources, cache: Cache) -> Compiled {
+pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCache) -> Compiled {
+    let stage = timings::stage("parse");
     let (catalog, mut diags) = catalog::parse(&sources);
     let (blueprints, blueprint_diags) = blueprint::parse(&sources);
     diags.extend(blueprint_diags);
-    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints);
+    drop(stage);
+    let stage = timings::stage("resolve");
+    // A service whose file and shared inputs hash as at the last build, and
+    // whose files still stat the same, is not even resolved.
+    let shared = fingerprint::shared_inputs(&sources);
+    let key_of = |service: &catalog::Service| {
+        fingerprint::service_key(shared, &service.file, sources.get(&service.file).unwrap_or_default())
+    };
+    let skip = |service: &catalog::Service| {
+        cache == Cache::Use
+            && stat_cache
+                .fresh_service_dirs(root, &service.name.value, key_of(service))
+                .is_some()
+    };
+    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &skip);
     diags.extend(resolve_diags);
+    drop(stage);
 
-    let outcomes: Vec<Outcome> = resolved
+    let stage = timings::stage("render");
+    let outcomes: Vec<(blake3::Hash, Outcome)> = resolved
         .targets
         .par_iter()
         .map(|target| {
             let inputs = fingerprint::inputs(target, &blueprints);
-            if cache == Cache::Use && fingerprint::is_up_to_date(root, &target.dir(), inputs) {
-                return Outcome::UpToDate;
+            if cache == Cache::Use {
+                let freshness = fingerprint::freshness(root, &target.dir(), inputs, stat_cache);
+                if freshness != Freshness::Stale {
+                    return (inputs, Outcome::UpToDate(freshness));
+                }
             }
-            match render_target(&blueprints, &sources, target) {
+            let outcome = match render_target(&blueprints, &sources, target) {
                 Ok(objects) => {
                     let manifests = emit::manifests(target, &objects);
                     let params = emit::target_params(target);
@@ -74,23 +99,32 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache) -> Compiled {
                     }
                 }
                 Err(target_diags) => Outcome::Failed(target_diags),
-            }
+            };
+            (inputs, outcome)
         })
         .collect();
 
+    drop(stage);
     let mut plan = Plan::default();
     let (mut objects, mut rendered, mut failed_targets) = (0, 0, 0);
-    for (target, outcome) in resolved.targets.iter().zip(outcomes) {
+    let mut fresh = Vec::new();
+    for (target, (inputs, outcome)) in resolved.targets.iter().zip(outcomes) {
         let dir = target.dir();
         let paths = [MANIFESTS_FILE, TARGET_FILE, fingerprint::FILE].map(|file| format!("{dir}/{file}"));
         match outcome {
-            Outcome::UpToDate => plan.unchanged.extend(paths),
+            Outcome::UpToDate(freshness) => {
+                plan.unchanged.extend(paths);
+                if freshness == Freshness::Verified {
+                    fresh.push((dir, inputs));
+                }
+            }
             Outcome::Rendered {
                 manifests,
                 params,
                 fingerprint,
                 objects: count,
             } => {
+                fresh.push((dir, inputs));
                 rendered += 1;
                 objects += count;
                 plan.files
@@ -103,20 +137,53 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache) -> Compiled {
             }
         }
     }
+    let mut skipped_targets = 0;
+    for service in &resolved.skipped {
+        for dir in stat_cache.service_dirs(service) {
+            skipped_targets += 1;
+            plan.unchanged
+                .extend([MANIFESTS_FILE, TARGET_FILE, fingerprint::FILE].map(|file| format!("{dir}/{file}")));
+        }
+    }
     for service in &resolved.failed_services {
         plan.keep.insert(format!("generated/{service}/"));
     }
+    // Services resolved and rendered without error can skip resolution next time.
+    let mut fresh_services = Vec::new();
+    let mut failed_dirs: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for prefix in &plan.keep {
+        failed_dirs.insert(prefix.as_str());
+    }
+    for service in &catalog.services {
+        let name = &service.name.value;
+        if resolved.failed_services.contains(name) || resolved.skipped.contains(name) {
+            continue;
+        }
+        let dirs: Vec<String> = resolved
+            .targets
+            .iter()
+            .filter(|t| &t.service == name)
+            .map(|t| t.dir())
+            .collect();
+        if dirs.iter().all(|d| !failed_dirs.contains(format!("{d}/").as_str())) {
+            fresh_services.push((name.clone(), key_of(service), dirs));
+        }
+    }
+    let stage = timings::stage("shared");
     emit_shared(root, &catalog, &mut plan, &mut diags);
+    drop(stage);
 
     Compiled {
         plan,
         diags,
         sources,
         services: catalog.services.len() + catalog.broken_services.len(),
-        targets: resolved.targets.len(),
+        targets: resolved.targets.len() + skipped_targets,
         rendered,
         failed_targets,
         objects,
+        fresh,
+        fresh_services,
     }
 }
 

@@ -8,6 +8,7 @@
 //! is stored beside the output with the hashes of the output files, never in
 //! a shared state file, so two pull requests never touch the same file.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::blueprint::Blueprints;
@@ -31,7 +32,7 @@ pub fn inputs(target: &Target, blueprints: &Blueprints) -> blake3::Hash {
     hasher.update(FORMAT.as_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(target.service_file.as_bytes());
-    hasher.update(&serde_json::to_vec(&target.values).expect("values serialize"));
+    serde_json::to_writer(&mut hasher, &target.values).expect("values serialize");
     hasher.update(blueprints.archetypes[&target.archetype].hash.as_bytes());
     for component in &target.components {
         hasher.update(blueprints.components[component].hash.as_bytes());
@@ -72,21 +73,200 @@ impl Fingerprint {
     }
 }
 
-/// True when the target's output on disk is what `inputs` renders to: the
-/// stored fingerprint has the same inputs and the files still hash to it.
-pub fn is_up_to_date(root: &Path, dir: &str, inputs: blake3::Hash) -> bool {
-    let dir = root.join(dir);
-    let Some(stored) = std::fs::read_to_string(dir.join(FILE))
+/// The size and modification time of a file, the way git's index tells a
+/// file it need not re-read.
+type Stat = (u64, i128);
+
+fn stat(path: &Path) -> Option<Stat> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos() as i128;
+    Some((meta.len(), mtime))
+}
+
+/// A local, uncommitted record of targets whose files were last seen whole:
+/// their inputs hash and the stat of their three files. It only saves
+/// re-reading; the committed per-target fingerprints stay the truth, and a
+/// missing or stale cache just means files are hashed again.
+#[derive(Default)]
+pub struct StatCache {
+    entries: HashMap<String, (blake3::Hash, [Stat; 3])>,
+    /// Per service: a hash of its file and every shared input, and its
+    /// target folders. A match skips even resolving the service.
+    services: HashMap<String, (blake3::Hash, Vec<String>)>,
+}
+
+pub const CACHE_FILE: &str = "generated/.stamp-cache";
+const CACHE_FORMAT: &str = "stamp-stat-cache v1";
+const FILES: [&str; 3] = [MANIFESTS_FILE, TARGET_FILE, FILE];
+
+impl StatCache {
+    pub fn load(root: &Path) -> StatCache {
+        let mut cache = StatCache::default();
+        let Ok(text) = std::fs::read_to_string(root.join(CACHE_FILE)) else {
+            return cache;
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(CACHE_FORMAT) {
+            return cache;
+        }
+        for line in lines {
+            if let Some(rest) = line.strip_prefix("service ") {
+                let mut fields = rest.split(' ');
+                let (Some(name), Some(Ok(key))) = (fields.next(), fields.next().map(blake3::Hash::from_hex)) else {
+                    continue;
+                };
+                cache
+                    .services
+                    .insert(name.to_string(), (key, fields.map(String::from).collect()));
+                continue;
+            }
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [dir, inputs, rest @ ..] = fields.as_slice() else {
+                continue;
+            };
+            let numbers: Vec<i128> = rest.iter().filter_map(|n| n.parse().ok()).collect();
+            let (Ok(inputs), [s0, m0, s1, m1, s2, m2]) = (blake3::Hash::from_hex(inputs), numbers.as_slice()) else {
+                continue;
+            };
+            let stats = [(*s0 as u64, *m0), (*s1 as u64, *m1), (*s2 as u64, *m2)];
+            cache.entries.insert(dir.to_string(), (inputs, stats));
+        }
+        cache
+    }
+
+    /// Records that `dir`'s files, as they are now, are what `inputs` renders to.
+    pub fn record(&mut self, root: &Path, dir: &str, inputs: blake3::Hash) {
+        let stats = FILES.map(|file| stat(&root.join(dir).join(file)));
+        if let [Some(a), Some(b), Some(c)] = stats {
+            self.entries.insert(dir.to_string(), (inputs, [a, b, c]));
+        }
+    }
+
+    pub fn forget(&mut self, dir: &str) {
+        self.entries.remove(dir);
+    }
+
+    pub fn record_service(&mut self, name: &str, key: blake3::Hash, dirs: Vec<String>) {
+        self.services.insert(name.to_string(), (key, dirs));
+    }
+
+    /// The target folders recorded for a service.
+    pub fn service_dirs(&self, name: &str) -> &[String] {
+        self.services.get(name).map_or(&[], |(_, dirs)| dirs.as_slice())
+    }
+
+    /// The service's target folders, when its key matches and every file of
+    /// every folder still has the stat the cache recorded.
+    pub fn fresh_service_dirs(&self, root: &Path, name: &str, key: blake3::Hash) -> Option<&[String]> {
+        let (cached_key, dirs) = self.services.get(name)?;
+        let fresh = *cached_key == key
+            && dirs.iter().all(|dir| {
+                self.entries.get(dir).is_some_and(|(_, stats)| {
+                    let full = root.join(dir);
+                    FILES
+                        .iter()
+                        .zip(stats)
+                        .all(|(file, s)| stat(&full.join(file)) == Some(*s))
+                })
+            });
+        fresh.then_some(dirs.as_slice())
+    }
+
+    pub fn save(&self, root: &Path) -> std::io::Result<()> {
+        let mut dirs: Vec<&String> = self.entries.keys().collect();
+        dirs.sort();
+        let mut text = format!("{CACHE_FORMAT}\n");
+        for dir in dirs {
+            let (inputs, stats) = &self.entries[dir];
+            text.push_str(&format!("{dir} {inputs}"));
+            for (size, mtime) in stats {
+                text.push_str(&format!(" {size} {mtime}"));
+            }
+            text.push('\n');
+        }
+        let mut names: Vec<&String> = self.services.keys().collect();
+        names.sort();
+        for name in names {
+            let (key, dirs) = &self.services[name];
+            text.push_str(&format!("service {name} {key}"));
+            for dir in dirs {
+                text.push(' ');
+                text.push_str(dir);
+            }
+            text.push('\n');
+        }
+        crate::write::write_atomic(&root.join(CACHE_FILE), text.as_bytes())
+    }
+}
+
+/// A hash of every input except the service files: what a service's output
+/// depends on besides its own file.
+pub fn shared_inputs(sources: &crate::load::Sources) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(FORMAT.as_bytes());
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for (path, text) in sources
+        .iter()
+        .filter(|(path, _)| !path.starts_with(crate::catalog::SERVICES_DIR))
+    {
+        hasher.update(path.as_bytes());
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize()
+}
+
+pub fn service_key(shared: blake3::Hash, path: &str, text: &str) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(shared.as_bytes());
+    hasher.update(path.as_bytes());
+    hasher.update(text.as_bytes());
+    hasher.finalize()
+}
+
+/// Whether the target's output on disk is what `inputs` renders to, and
+/// whether the answer came from reading the files (so the cache can learn it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// The stat cache vouches for the files.
+    Cached,
+    /// The files were read and hash to a fingerprint with these inputs.
+    Verified,
+    Stale,
+}
+
+pub fn freshness(root: &Path, dir: &str, inputs: blake3::Hash, cache: &StatCache) -> Freshness {
+    let full = root.join(dir);
+    if let Some((cached_inputs, stats)) = cache.entries.get(dir)
+        && *cached_inputs == inputs
+        && FILES
+            .iter()
+            .zip(stats)
+            .all(|(file, s)| stat(&full.join(file)) == Some(*s))
+    {
+        return Freshness::Cached;
+    }
+    let Some(stored) = std::fs::read_to_string(full.join(FILE))
         .ok()
         .as_deref()
         .and_then(Fingerprint::parse)
     else {
-        return false;
+        return Freshness::Stale;
     };
-    let hash_of = |file: &str| std::fs::read(dir.join(file)).ok().map(|bytes| blake3::hash(&bytes));
-    stored.inputs == inputs
+    let hash_of = |file: &str| std::fs::read(full.join(file)).ok().map(|bytes| blake3::hash(&bytes));
+    if stored.inputs == inputs
         && hash_of(MANIFESTS_FILE) == Some(stored.manifests)
         && hash_of(TARGET_FILE) == Some(stored.params)
+    {
+        Freshness::Verified
+    } else {
+        Freshness::Stale
+    }
 }
 
 #[cfg(test)]

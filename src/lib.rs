@@ -18,6 +18,7 @@ pub mod load;
 pub mod render;
 mod report;
 pub mod resolve;
+mod timings;
 pub mod write;
 pub mod yaml_tree;
 

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -105,20 +106,64 @@ pub struct Resolved {
     pub targets: Vec<Target>,
     /// Services whose targets could not be resolved; their output is kept.
     pub failed_services: BTreeSet<String>,
+    /// Services the caller said to skip.
+    pub skipped: Vec<String>,
+}
+
+/// Whether to record where each value came from (only `explain` needs it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    Record,
+    Skip,
+}
+
+/// Records an origin only when provenance is wanted, without building it otherwise.
+macro_rules! note {
+    ($origins:expr, $key:expr, $origin:expr $(,)?) => {
+        if let Some(map) = $origins.as_mut() {
+            map.insert(String::from($key), $origin);
+        }
+    };
 }
 
 /// Checks shared files' references once, then resolves every service on its own.
-pub fn resolve(catalog: &Catalog, blueprints: &Blueprints) -> (Resolved, Vec<Diagnostic>) {
+/// `skip` names services whose output is known to be current; they are not
+/// resolved and come back in `Resolved::skipped`.
+pub fn resolve(
+    catalog: &Catalog,
+    blueprints: &Blueprints,
+    provenance: Provenance,
+    skip: &(dyn Fn(&Service) -> bool + Sync),
+) -> (Resolved, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let broken_profiles = check_profiles(catalog, blueprints, &mut diags);
+    let per_service: Vec<_> = catalog
+        .services
+        .par_iter()
+        .map(|service| {
+            if skip(service) {
+                return (None, Vec::new(), true);
+            }
+            let mut service_diags = Vec::new();
+            let targets = resolve_service(
+                catalog,
+                blueprints,
+                &broken_profiles,
+                service,
+                provenance,
+                &mut service_diags,
+            );
+            (targets.filter(|_| service_diags.is_empty()), service_diags, false)
+        })
+        .collect();
     let mut targets = Vec::new();
     let mut failed_services: BTreeSet<String> = catalog.broken_services.clone();
-    for service in &catalog.services {
-        let mut service_diags = Vec::new();
-        let resolved = resolve_service(catalog, blueprints, &broken_profiles, service, &mut service_diags);
+    let mut skipped = Vec::new();
+    for (service, (resolved, mut service_diags, was_skipped)) in catalog.services.iter().zip(per_service) {
         match resolved {
-            Some(mut t) if service_diags.is_empty() => targets.append(&mut t),
-            _ => {
+            Some(mut t) => targets.append(&mut t),
+            None if was_skipped => skipped.push(service.name.value.clone()),
+            None => {
                 failed_services.insert(service.name.value.clone());
             }
         }
@@ -130,6 +175,7 @@ pub fn resolve(catalog: &Catalog, blueprints: &Blueprints) -> (Resolved, Vec<Dia
         Resolved {
             targets,
             failed_services,
+            skipped,
         },
         diags,
     )
@@ -237,6 +283,7 @@ fn resolve_service(
     blueprints: &Blueprints,
     broken_profiles: &BTreeSet<String>,
     service: &Service,
+    provenance: Provenance,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<Target>> {
     let file = service.file.as_str();
@@ -349,7 +396,15 @@ fn resolve_service(
                 layer,
             });
         }
-        let Some(common) = resolve_env(catalog, blueprints, profile, archetype, service, &levels, diags) else {
+        let scope = Scope {
+            catalog,
+            blueprints,
+            profile,
+            archetype,
+            service,
+            provenance,
+        };
+        let Some(common) = resolve_env(&scope, &levels, diags) else {
             continue;
         };
         let regions: Vec<&crate::catalog::Region> = match override_layer.and_then(|l| l.regions.as_ref()) {
@@ -397,48 +452,50 @@ fn resolve_service(
             values.namespace = namespace;
             values.cluster = region.cluster.value.clone();
             values.approval = env.approval.as_str();
-            origins.insert(
-                "cluster".into(),
-                Origin {
-                    file: catalog.environments.file.to_string(),
-                    line: region.cluster.pos.line,
-                    level: format!("environment {}", env.name.value),
-                },
-            );
-            origins.insert(
-                "approval".into(),
-                Origin {
-                    file: catalog.environments.file.to_string(),
-                    line: env.name.pos.line,
-                    level: format!("environment {}", env.name.value),
-                },
-            );
-            origins.insert(
-                "region".into(),
-                Origin {
-                    file: catalog.environments.file.to_string(),
-                    line: region.name.pos.line,
-                    level: format!("environment {}", env.name.value),
-                },
-            );
-            if let Some(listed) = service.environments.iter().find(|e| e.value == env.name.value) {
+            if provenance == Provenance::Record {
                 origins.insert(
-                    "environment".into(),
+                    "cluster".into(),
                     Origin {
-                        file: file.to_string(),
-                        line: listed.pos.line,
-                        level: "service".into(),
+                        file: catalog.environments.file.to_string(),
+                        line: region.cluster.pos.line,
+                        level: format!("environment {}", env.name.value),
+                    },
+                );
+                origins.insert(
+                    "approval".into(),
+                    Origin {
+                        file: catalog.environments.file.to_string(),
+                        line: env.name.pos.line,
+                        level: format!("environment {}", env.name.value),
+                    },
+                );
+                origins.insert(
+                    "region".into(),
+                    Origin {
+                        file: catalog.environments.file.to_string(),
+                        line: region.name.pos.line,
+                        level: format!("environment {}", env.name.value),
+                    },
+                );
+                if let Some(listed) = service.environments.iter().find(|e| e.value == env.name.value) {
+                    origins.insert(
+                        "environment".into(),
+                        Origin {
+                            file: file.to_string(),
+                            line: listed.pos.line,
+                            level: "service".into(),
+                        },
+                    );
+                }
+                origins.insert(
+                    "owners.github".into(),
+                    Origin {
+                        file: catalog.teams.file.to_string(),
+                        line: team.github.pos.line,
+                        level: format!("team {}", team.name.value),
                     },
                 );
             }
-            origins.insert(
-                "owners.github".into(),
-                Origin {
-                    file: catalog.teams.file.to_string(),
-                    line: team.github.pos.line,
-                    level: format!("team {}", team.name.value),
-                },
-            );
             values.owners = Owners {
                 team: team.name.value.clone(),
                 github: team.github.value.clone(),
@@ -467,18 +524,32 @@ fn resolve_service(
 }
 
 /// Folds the levels of one environment into values shared by its regions.
+/// What one service's resolution reads from.
+struct Scope<'a> {
+    catalog: &'a Catalog,
+    blueprints: &'a Blueprints,
+    profile: &'a Profile,
+    archetype: &'a Blueprint,
+    service: &'a Service,
+    provenance: Provenance,
+}
+
 fn resolve_env(
-    catalog: &Catalog,
-    blueprints: &Blueprints,
-    profile: &Profile,
-    archetype: &Blueprint,
-    service: &Service,
+    scope: &Scope,
     levels: &[Level],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(Values, BTreeMap<String, Origin>)> {
+    let Scope {
+        catalog,
+        blueprints,
+        profile,
+        archetype,
+        service,
+        provenance,
+    } = *scope;
     let before = diags.len();
     let file = service.file.as_str();
-    let mut origins = BTreeMap::new();
+    let mut origins: Option<BTreeMap<String, Origin>> = (provenance == Provenance::Record).then(BTreeMap::new);
     let origin = |level: &Level, pos: Pos| Origin {
         file: level.file.to_string(),
         line: pos.line,
@@ -490,7 +561,7 @@ fn resolve_env(
             let mut found = None;
             for level in levels {
                 if let Some(v) = &level.layer.$field {
-                    origins.insert($key.to_string(), origin(level, v.pos));
+                    note!(origins, $key.to_string(), origin(level, v.pos));
                     found = Some((v.clone(), level.file));
                 }
             }
@@ -503,10 +574,11 @@ fn resolve_env(
         line: pos.line,
         level: "service".into(),
     };
-    origins.insert("profile".into(), service_origin(service.profile.pos));
-    origins.insert("owners.team".into(), service_origin(service.owners.team.pos));
-    origins.insert(
-        "archetype".into(),
+    note!(origins, "profile", service_origin(service.profile.pos));
+    note!(origins, "owners.team", service_origin(service.owners.team.pos));
+    note!(
+        origins,
+        "archetype",
         Origin {
             file: catalog.profiles.file.to_string(),
             line: profile.archetype.pos.line,
@@ -525,8 +597,9 @@ fn resolve_env(
     };
 
     let mut port = archetype.default_port.map(|(p, pos)| {
-        origins.insert(
-            "port".into(),
+        note!(
+            origins,
+            "port",
             Origin {
                 file: archetype.decl_file.clone(),
                 line: pos.line,
@@ -592,7 +665,8 @@ fn resolve_env(
     let mut components = BTreeSet::new();
     for always in blueprints.components.values().filter(|c| c.always) {
         components.insert(always.name.clone());
-        origins.insert(
+        note!(
+            origins,
             format!("components.{}", always.name),
             Origin {
                 file: always.decl_file.clone(),
@@ -603,7 +677,8 @@ fn resolve_env(
     }
     for c in &profile.components {
         components.insert(c.value.clone());
-        origins.insert(
+        note!(
+            origins,
             format!("components.{}", c.value),
             Origin {
                 file: catalog.profiles.file.to_string(),
@@ -629,14 +704,14 @@ fn resolve_env(
                             format!("component `{name}` is not enabled here, so it cannot be removed"),
                         ));
                     }
-                    origins.insert(format!("components.{name}"), origin(level, c.pos));
+                    note!(origins, format!("components.{name}"), origin(level, c.pos));
                 }
                 None => {
                     if level.name.starts_with("overrides.") {
                         check_component(blueprints, archetype, c, level.file, diags);
                     }
                     components.insert(c.value.clone());
-                    origins.insert(format!("components.{}", c.value), origin(level, c.pos));
+                    note!(origins, format!("components.{}", c.value), origin(level, c.pos));
                 }
             }
         }
@@ -651,7 +726,8 @@ fn resolve_env(
     for blueprint in std::iter::once(archetype).chain(components.iter().filter_map(|c| blueprints.components.get(c))) {
         for p in &blueprint.params {
             declared.insert(p.name.clone(), p);
-            origins.insert(
+            note!(
+                origins,
                 format!("params.{}", p.name),
                 Origin {
                     file: blueprint.decl_file.clone(),
@@ -683,7 +759,7 @@ fn resolve_env(
                 )),
                 Some(_) => {
                     params.insert(key.value.clone(), value.value.clone());
-                    origins.insert(format!("params.{}", key.value), origin(level, value.pos));
+                    note!(origins, format!("params.{}", key.value), origin(level, value.pos));
                 }
             }
         }
@@ -693,7 +769,7 @@ fn resolve_env(
     for level in levels {
         for (key, value) in &level.layer.env {
             env.insert(key.value.clone(), value.value.clone());
-            origins.insert(format!("env.{}", key.value), origin(level, value.pos));
+            note!(origins, format!("env.{}", key.value), origin(level, value.pos));
         }
     }
 
@@ -705,7 +781,7 @@ fn resolve_env(
         level: format!("size {} ({what})", size.name.value),
     };
     let mut replicas = size.replicas.value;
-    origins.insert("replicas".into(), size_origin("replicas", size.replicas.pos));
+    note!(origins, "replicas", size_origin("replicas", size.replicas.pos));
     let replicas_set = last!("replicas", replicas);
     if let Some((r, _)) = &replicas_set {
         replicas = r.value;
@@ -718,13 +794,13 @@ fn resolve_env(
         for (key, q) in [("cpu", &res.cpu), ("memory", &res.memory)] {
             if let Some(q) = q {
                 map.insert(key.to_string(), q.value.clone());
-                origins.insert(format!("resources.{kind}.{key}"), size_origin(kind, q.pos));
+                note!(origins, format!("resources.{kind}.{key}"), size_origin(kind, q.pos));
             }
         }
     }
     let hpa = components.iter().any(|c| c == "hpa");
     let autoscaling = size.autoscaling.as_ref().map(|a| {
-        origins.insert("autoscaling".into(), size_origin("autoscaling", a.min.pos));
+        note!(origins, "autoscaling", size_origin("autoscaling", a.min.pos));
         let mut scaling = Autoscaling {
             min: a.min.value,
             max: a.max.value,
@@ -739,9 +815,12 @@ fn resolve_env(
     });
     if let (Some(_), Some(replicas_origin)) = (
         &autoscaling,
-        replicas_set.as_ref().and(origins.get("replicas")).cloned(),
+        replicas_set
+            .as_ref()
+            .and(origins.as_ref().and_then(|o| o.get("replicas")))
+            .cloned(),
     ) {
-        origins.insert("autoscaling.min".into(), replicas_origin);
+        note!(origins, "autoscaling.min", replicas_origin);
     }
     if hpa && autoscaling.is_none() {
         diags.push(
@@ -794,5 +873,5 @@ fn resolve_env(
         params,
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), service.name.value.clone())]),
     };
-    Some((values, origins))
+    Some((values, origins.unwrap_or_default()))
 }

@@ -2,9 +2,11 @@
 //! files left alone, stale output removed, and nothing touched outside
 //! `generated/` and `.github/CODEOWNERS`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Write as _};
 use std::path::Path;
+
+use rayon::prelude::*;
 
 use crate::emit::{GENERATED_HEADER, MANIFESTS_FILE, TARGET_FILE};
 
@@ -25,13 +27,55 @@ impl Plan {
         self.keep.iter().any(|prefix| path.starts_with(prefix.as_str()))
     }
 
-    /// Files stamp wrote earlier that the plan no longer has.
+    /// Files stamp wrote earlier that the plan no longer has. Folders of
+    /// current targets are not opened: nothing in them is stale.
     pub fn stale_files(&self, root: &Path) -> io::Result<Vec<String>> {
+        let current: HashSet<&str> = self
+            .files
+            .keys()
+            .chain(&self.unchanged)
+            .filter_map(|path| path.rsplit_once('/').map(|(dir, _)| dir))
+            .collect();
+        let generated = root.join("generated");
+        let per_service: Vec<io::Result<Vec<String>>> = read_dir_names(&generated)?
+            .par_iter()
+            .map(|service| {
+                let mut stale = Vec::new();
+                if service == "argocd" {
+                    for file in read_dir_names(&generated.join("argocd"))? {
+                        let path = format!("generated/argocd/{file}");
+                        if file.ends_with(".yaml")
+                            && !self.files.contains_key(&path)
+                            && !self.is_kept(&path)
+                            && has_header(&root.join(&path))
+                        {
+                            stale.push(path);
+                        }
+                    }
+                    return Ok(stale);
+                }
+                for env in read_dir_names(&generated.join(service))? {
+                    for region in read_dir_names(&generated.join(service).join(&env))? {
+                        let dir = format!("generated/{service}/{env}/{region}");
+                        if current.contains(dir.as_str()) || self.is_kept(&format!("{dir}/")) {
+                            continue;
+                        }
+                        if has_header(&root.join(&dir).join(MANIFESTS_FILE)) {
+                            for file in [MANIFESTS_FILE, TARGET_FILE, crate::fingerprint::FILE] {
+                                let path = format!("{dir}/{file}");
+                                if root.join(&path).is_file() {
+                                    stale.push(path);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(stale)
+            })
+            .collect();
         let mut stale = Vec::new();
-        for path in owned_files(root)? {
-            if !self.files.contains_key(&path) && !self.unchanged.contains(&path) && !self.is_kept(&path) {
-                stale.push(path);
-            }
+        for files in per_service {
+            stale.extend(files?);
         }
         Ok(stale)
     }
@@ -49,6 +93,7 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
         unchanged: plan.unchanged.len(),
         ..WriteReport::default()
     };
+    let temp_dir = root.join(TEMP_DIR);
     for (path, content) in &plan.files {
         let full = root.join(path);
         match std::fs::read(&full) {
@@ -60,7 +105,7 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        write_atomic(&full, content.as_bytes())?;
+        write_atomic_via(&temp_dir, &full, content.as_bytes())?;
         report.written.push(path.clone());
     }
     for path in plan.stale_files(root)? {
@@ -71,21 +116,37 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
     Ok(report)
 }
 
+/// Where build stages its writes: one folder, so an interrupted run's
+/// leftovers are found without walking the tree.
+pub const TEMP_DIR: &str = "generated/.stamp-tmp";
+
 /// Writes through a temporary file in the same folder and renames it over
 /// the target, so a reader (or a crash) never sees half a file.
 pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
     let dir = path.parent().expect("output paths always have a parent");
+    write_atomic_via(dir, path, content)
+}
+
+/// Like `write_atomic`, with the temporary file in `temp_dir`, which must be
+/// on the same file system (a rename is only atomic within one).
+pub fn write_atomic_via(temp_dir: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
+    let dir = path.parent().expect("output paths always have a parent");
     std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(temp_dir)?;
     let mut temp = tempfile::Builder::new()
         .prefix(".stamp-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(temp_dir)?;
     temp.write_all(content)?;
     // tempfile creates 0600; generated files are for everyone to read.
     #[cfg(unix)]
     std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    match temp.persist(path) {
+        Ok(_) => Ok(()),
+        // Another file system (a mount inside the repo): stage beside the file.
+        Err(e) if e.error.raw_os_error() == Some(18) && temp_dir != dir => write_atomic_via(dir, path, content),
+        Err(e) => Err(e.error),
+    }
 }
 
 /// Removes the now-empty folders between a removed file and `generated/`.
@@ -101,41 +162,6 @@ fn remove_empty_parents(root: &Path, path: &str) {
         }
         dir = d.parent();
     }
-}
-
-/// Files under `generated/` that stamp wrote: target output with stamp's
-/// header and its parameter file, and the ApplicationSets. Anything else
-/// there was put by someone else and is never removed.
-fn owned_files(root: &Path) -> io::Result<Vec<String>> {
-    let mut owned = Vec::new();
-    let generated = root.join("generated");
-    for service in read_dir_names(&generated)? {
-        if service == "argocd" {
-            for file in read_dir_names(&generated.join("argocd"))? {
-                let path = format!("generated/argocd/{file}");
-                if file.ends_with(".yaml") && has_header(&root.join(&path)) {
-                    owned.push(path);
-                }
-            }
-            continue;
-        }
-        for env in read_dir_names(&generated.join(&service))? {
-            for region in read_dir_names(&generated.join(&service).join(&env))? {
-                let dir = format!("generated/{service}/{env}/{region}");
-                let manifests = format!("{dir}/{MANIFESTS_FILE}");
-                if has_header(&root.join(&manifests)) {
-                    owned.push(manifests);
-                    for file in [TARGET_FILE, crate::fingerprint::FILE] {
-                        let path = format!("{dir}/{file}");
-                        if root.join(&path).is_file() {
-                            owned.push(path);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(owned)
 }
 
 fn read_dir_names(dir: &Path) -> io::Result<Vec<String>> {
@@ -197,19 +223,14 @@ pub fn lock(root: &Path) -> io::Result<WriteLock> {
 
 /// Leftover temporary files of an interrupted run.
 pub fn remove_temp_files(root: &Path) {
-    fn walk(dir: &Path, depth: usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for dir in [root.join(TEMP_DIR), root.join(".github")] {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let path = entry.path();
             if name.starts_with(".stamp-") && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(&path);
-            } else if depth < 4 && path.is_dir() {
-                walk(&path, depth + 1);
+                let _ = std::fs::remove_file(entry.path());
             }
         }
     }
-    walk(&root.join("generated"), 0);
-    walk(&root.join(".github"), 3);
 }

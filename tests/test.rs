@@ -105,7 +105,9 @@ impl Test {
         output
     }
 
-    /// Every file stamp may write, with its content, in path order.
+    /// Every file stamp may write and commit, with its content, in path
+    /// order; stamp's local, uncommitted files (lock, stat cache, staging
+    /// folder) are left out.
     pub fn tree(&self) -> String {
         let mut files = Vec::new();
         for top in ["generated", ".github"] {
@@ -134,11 +136,16 @@ impl Test {
     }
 }
 
+pub const LOCAL_FILES: [&str; 3] = [".stamp.lock", ".stamp-cache", ".stamp-tmp"];
+
 fn collect(dir: &Path, rel: &str, files: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
+        if LOCAL_FILES.contains(&name.as_str()) {
+            continue;
+        }
         let path = format!("{rel}/{name}");
         if entry.file_type().unwrap().is_dir() {
             collect(&entry.path(), &path, files);

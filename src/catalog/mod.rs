@@ -6,6 +6,7 @@ pub mod reader;
 
 use std::collections::{BTreeSet, HashMap};
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Pos};
@@ -260,25 +261,31 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
 
     let mut services = Vec::new();
     let mut broken_services = BTreeSet::new();
-    for (path, text) in sources.files_under(SERVICES_DIR) {
-        let Some(stem) = path.strip_prefix(SERVICES_DIR).and_then(|f| f.strip_suffix(".yaml")) else {
-            continue;
-        };
-        let mut reader = Reader::new(path);
-        let service = match yaml_tree::parse(path, text) {
-            Ok(node) => read_service(&mut reader, &node, stem),
-            Err(d) => {
-                reader.push(d);
-                None
-            }
-        };
+    // Service files are independent: parse them on every core.
+    let files: Vec<(&str, &str)> = sources.files_under(SERVICES_DIR).collect();
+    let parsed: Vec<_> = files
+        .par_iter()
+        .filter_map(|&(path, text)| {
+            let stem = path.strip_prefix(SERVICES_DIR)?.strip_suffix(".yaml")?;
+            let mut reader = Reader::new(path);
+            let service = match yaml_tree::parse(path, text) {
+                Ok(node) => read_service(&mut reader, &node, stem),
+                Err(d) => {
+                    reader.push(d);
+                    None
+                }
+            };
+            Some((stem, service.filter(|_| reader.diags.is_empty()), reader.diags))
+        })
+        .collect();
+    for (stem, service, mut service_diags) in parsed {
         match service {
-            Some(service) if reader.diags.is_empty() => services.push(service),
-            _ => {
+            Some(service) => services.push(service),
+            None => {
                 broken_services.insert(stem.to_string());
             }
         }
-        diags.append(&mut reader.diags);
+        diags.append(&mut service_diags);
     }
     let catalog = Catalog {
         settings,

@@ -3,11 +3,13 @@ use std::time::Instant;
 use crate::cli::Settings;
 use crate::commands::{ERRORS, OK};
 use crate::compile::{Cache, compile};
+use crate::fingerprint::StatCache;
 use crate::load::Sources;
 use crate::{report, write};
 
 pub fn run(settings: &Settings, cache: Cache) -> i32 {
     let start = Instant::now();
+    let stage = crate::timings::stage("load");
     let sources = match Sources::from_dir(&settings.root) {
         Ok(sources) => sources,
         Err(e) => {
@@ -15,6 +17,7 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
             return ERRORS;
         }
     };
+    drop(stage);
     let _lock = match write::lock(&settings.root) {
         Ok(lock) => lock,
         Err(e) => {
@@ -22,7 +25,11 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
             return ERRORS;
         }
     };
-    let compiled = compile(&settings.root, sources, cache);
+    let stage = crate::timings::stage("cache");
+    let mut stat_cache = StatCache::load(&settings.root);
+    drop(stage);
+    let compiled = compile(&settings.root, sources, cache, &stat_cache);
+    let stage = crate::timings::stage("write");
     write::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {
         Ok(written) => written,
@@ -32,6 +39,23 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
             return ERRORS;
         }
     };
+    // The files just written or verified need not be read again next time.
+    if !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty() {
+        for (dir, inputs) in &compiled.fresh {
+            stat_cache.record(&settings.root, dir, *inputs);
+        }
+        for (name, key, dirs) in &compiled.fresh_services {
+            stat_cache.record_service(name, *key, dirs.clone());
+        }
+        for path in &written.removed {
+            if let Some((dir, _)) = path.rsplit_once('/') {
+                stat_cache.forget(dir);
+            }
+        }
+        // Only a speed-up: failing to save it costs a re-read next time.
+        let _ = stat_cache.save(&settings.root);
+    }
+    drop(stage);
     report::diagnostics(settings, &compiled.sources, &compiled.diags);
     let failed = if compiled.failed_targets > 0 {
         format!(", {} failed", compiled.failed_targets)

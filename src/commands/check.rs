@@ -3,6 +3,7 @@ use std::io::Write as _;
 use crate::cli::Settings;
 use crate::commands::{DRIFT, ERRORS, OK};
 use crate::compile::{Cache, compile};
+use crate::fingerprint::StatCache;
 use crate::load::Sources;
 use crate::report;
 
@@ -14,7 +15,7 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
             return ERRORS;
         }
     };
-    let compiled = compile(&settings.root, sources, cache);
+    let compiled = compile(&settings.root, sources, cache, &StatCache::load(&settings.root));
     let mut drift = Vec::new();
     for (path, content) in &compiled.plan.files {
         let on_disk = std::fs::read_to_string(settings.root.join(path)).ok();

@@ -36,7 +36,7 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
     let (catalog, mut diags) = catalog::parse(&sources);
     let (blueprints, blueprint_diags) = blueprint::parse(&sources);
     diags.extend(blueprint_diags);
-    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints);
+    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Record, &|_| false);
     diags.extend(resolve_diags);
 
     let known = catalog

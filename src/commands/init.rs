@@ -32,9 +32,11 @@ validate:
 \t$(STAMP) validate
 ";
 
-const GITIGNORE: &str = "# stamp's write lock and the temporary files of an interrupted build.
-.stamp-*.tmp
+const GITIGNORE: &str = "# stamp's local files: write lock, stat cache, staging folder.
 generated/.stamp.lock
+generated/.stamp-cache
+generated/.stamp-tmp/
+.github/.stamp-*.tmp
 ";
 
 /// Every file `init` writes, in order.

@@ -48,7 +48,7 @@ pub fn run(settings: &Settings, new: &NewService) -> i32 {
             with_new.insert(path.clone(), text.clone());
             let (catalog, mut diags) = catalog::parse(&with_new);
             let (blueprints, _) = blueprint::parse(&with_new);
-            diags.extend(resolve::resolve(&catalog, &blueprints).1);
+            diags.extend(resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &|_| false).1);
             diags.retain(|d| d.file == path);
             if !diags.is_empty() {
                 report::diagnostics(settings, &with_new, &diags);
