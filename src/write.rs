@@ -89,64 +89,93 @@ pub struct WriteReport {
 }
 
 pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
+    let stage = crate::timings::stage("write:dirs");
+    // Marks that temporary files may exist until this run finishes; the
+    // next run only looks for leftovers when it finds the marker.
+    let marker = root.join(WRITING_MARKER);
+    if !plan.files.is_empty() {
+        std::fs::create_dir_all(marker.parent().expect("the marker lives in generated/"))?;
+        std::fs::write(&marker, b"")?;
+    }
+    // Folders first, once each, then the files on every core.
+    let dirs: BTreeSet<&str> = plan
+        .files
+        .keys()
+        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
+        .collect();
+    for dir in dirs {
+        std::fs::create_dir_all(root.join(dir))?;
+    }
+    drop(stage);
+    let stage = crate::timings::stage("write:files");
+    let outcomes: Vec<io::Result<bool>> = plan
+        .files
+        .par_iter()
+        .map(|(path, content)| {
+            let full = root.join(path);
+            match std::fs::read(&full) {
+                Ok(existing) if existing == content.as_bytes() => return Ok(false),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            // Staged beside the file: a rename within one folder does not
+            // take the file system's global cross-folder rename lock.
+            stage_and_rename(
+                full.parent().expect("output paths have a parent"),
+                &full,
+                content.as_bytes(),
+            )?;
+            Ok(true)
+        })
+        .collect();
     let mut report = WriteReport {
         unchanged: plan.unchanged.len(),
         ..WriteReport::default()
     };
-    let temp_dir = root.join(TEMP_DIR);
-    for (path, content) in &plan.files {
-        let full = root.join(path);
-        match std::fs::read(&full) {
-            Ok(existing) if existing == content.as_bytes() => {
-                report.unchanged += 1;
-                continue;
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+    for (path, outcome) in plan.files.keys().zip(outcomes) {
+        if outcome? {
+            report.written.push(path.clone());
+        } else {
+            report.unchanged += 1;
         }
-        write_atomic_via(&temp_dir, &full, content.as_bytes())?;
-        report.written.push(path.clone());
     }
+    drop(stage);
+    let _stage = crate::timings::stage("write:stale");
     for path in plan.stale_files(root)? {
         std::fs::remove_file(root.join(&path))?;
         remove_empty_parents(root, &path);
         report.removed.push(path);
     }
+    if !plan.files.is_empty() {
+        std::fs::remove_file(&marker)?;
+    }
     Ok(report)
 }
 
-/// Where build stages its writes: one folder, so an interrupted run's
-/// leftovers are found without walking the tree.
-pub const TEMP_DIR: &str = "generated/.stamp-tmp";
+/// Present while a build writes; see `apply`.
+pub const WRITING_MARKER: &str = "generated/.stamp-writing";
 
 /// Writes through a temporary file in the same folder and renames it over
 /// the target, so a reader (or a crash) never sees half a file.
 pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
     let dir = path.parent().expect("output paths always have a parent");
-    write_atomic_via(dir, path, content)
+    std::fs::create_dir_all(dir)?;
+    stage_and_rename(dir, path, content)
 }
 
-/// Like `write_atomic`, with the temporary file in `temp_dir`, which must be
-/// on the same file system (a rename is only atomic within one).
-pub fn write_atomic_via(temp_dir: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
-    let dir = path.parent().expect("output paths always have a parent");
-    std::fs::create_dir_all(dir)?;
-    std::fs::create_dir_all(temp_dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".stamp-")
-        .suffix(".tmp")
-        .tempfile_in(temp_dir)?;
-    temp.write_all(content)?;
+/// Writes `content` to a new file in `temp_dir` and renames it to `path`;
+/// both folders exist and are on one file system.
+fn stage_and_rename(temp_dir: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".stamp-").suffix(".tmp");
     // tempfile creates 0600; generated files are for everyone to read.
     #[cfg(unix)]
-    std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    match temp.persist(path) {
-        Ok(_) => Ok(()),
-        // Another file system (a mount inside the repo): stage beside the file.
-        Err(e) if e.error.raw_os_error() == Some(18) && temp_dir != dir => write_atomic_via(dir, path, content),
-        Err(e) => Err(e.error),
-    }
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut temp = builder.tempfile_in(temp_dir)?;
+    temp.write_all(content)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Removes the now-empty folders between a removed file and `generated/`.
@@ -221,16 +250,24 @@ pub fn lock(root: &Path) -> io::Result<WriteLock> {
     Ok(WriteLock { _file: file })
 }
 
-/// Leftover temporary files of an interrupted run.
+/// Leftover temporary files of an interrupted run: only searched for when
+/// the previous run left its marker.
 pub fn remove_temp_files(root: &Path) {
-    for dir in [root.join(TEMP_DIR), root.join(".github")] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+    fn walk(dir: &Path, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
+            let path = entry.path();
             if name.starts_with(".stamp-") && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = std::fs::remove_file(&path);
+            } else if depth < 3 && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&path, depth + 1);
             }
         }
+    }
+    walk(&root.join(".github"), 3);
+    if root.join(WRITING_MARKER).exists() {
+        walk(&root.join("generated"), 0);
     }
 }

@@ -136,7 +136,7 @@ impl Test {
     }
 }
 
-pub const LOCAL_FILES: [&str; 3] = [".stamp.lock", ".stamp-cache", ".stamp-tmp"];
+pub const LOCAL_FILES: [&str; 3] = [".stamp.lock", ".stamp-cache", ".stamp-writing"];
 
 fn collect(dir: &Path, rel: &str, files: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };

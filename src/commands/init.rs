@@ -32,11 +32,11 @@ validate:
 \t$(STAMP) validate
 ";
 
-const GITIGNORE: &str = "# stamp's local files: write lock, stat cache, staging folder.
+const GITIGNORE: &str = "# stamp's local files: write lock, stat cache, write marker, temporary files.
 generated/.stamp.lock
 generated/.stamp-cache
-generated/.stamp-tmp/
-.github/.stamp-*.tmp
+generated/.stamp-writing
+.stamp-*.tmp
 ";
 
 /// Every file `init` writes, in order.
