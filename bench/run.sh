@@ -18,6 +18,14 @@ cargo build --release --quiet
 STAMP=$PWD/target/release/stamp
 SYNTH=$PWD/target/release/examples/synth
 
+# Empties generated/ and lets the disk settle before a cold run.
+clear_output() {
+  mkdir -p "$WORK/trash"
+  [ -d "$1/generated" ] && mv "$1/generated" "$WORK/trash/$(date +%s%N)"
+  rm -rf "$1/.github" "$WORK/trash"
+  sync
+  sleep 2
+}
 now_ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
 # Median of the numbers on stdin.
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -34,13 +42,16 @@ for n in $SIZES; do
   kustomize_flag=""
   [ "$n" = 100 ] && kustomize_flag="--kustomize"
   "$SYNTH" --services "$n" --out "$repo" $kustomize_flag >/dev/null
-  # Cold: nothing under generated/, no cache.
-  cold=$(for _ in 1 2 3; do rm -rf "$repo/generated" "$repo/.github"; timed "$STAMP" -C "$repo" build; done | median)
+  # Cold: nothing under generated/, no cache. The old tree is moved aside and
+  # deleted between runs, never just before one: on this machine's disk
+  # (ext4, online discard) a large rm -rf slows every write for seconds after.
+  cold=$(for _ in 1 2 3; do clear_output "$repo"; timed "$STAMP" -C "$repo" build; done | median)
   summary=$("$STAMP" -C "$repo" build --no-cache 2>&1 | tail -1)
   targets=$(echo "$summary" | sed -E 's/built ([0-9]+) targets.*/\1/')
   objects=$(echo "$summary" | sed -E 's/.*rendered, ([0-9]+) objects.*/\1/')
-  rm -rf "$repo/generated" "$repo/.github"
-  mem_kb=$( { /usr/bin/time -f '%M' "$STAMP" -C "$repo" build >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  clear_output "$repo"
+  /usr/bin/time -f '%M' -o "$WORK/mem" "$STAMP" -C "$repo" build >/dev/null 2>&1
+  mem_kb=$(tail -1 "$WORK/mem")
   "$STAMP" -C "$repo" build >/dev/null 2>&1
   noop=$(for _ in $(seq "$RUNS"); do timed "$STAMP" -C "$repo" build; done | median)
   svc="$repo/catalog/services/svc-00001.yaml"
@@ -57,7 +68,8 @@ if [[ " $SIZES " == *" 100 "* ]]; then
   overlays=$WORK/repo-100/kustomize/overlays
   count=$(ls "$overlays" | wc -l)
   run_loop() { ls -d "$overlays"/* | xargs -P "$1" -I{} sh -c 'kubectl kustomize "$1" > "$1/out.yaml"' _ {}; }
-  two=$(for _ in 1 2 3; do timed run_loop 2; done | median)
+  two=$(for _ in 1 2 3; do sync; sleep 2; timed run_loop 2; done | median)
+  sync; sleep 2
   one=$(timed run_loop 1)
   per_two=$(awk -v t="$two" -v c="$count" 'BEGIN {printf "%.2f", t / c}')
   per_one=$(awk -v t="$one" -v c="$count" 'BEGIN {printf "%.2f", t / c}')

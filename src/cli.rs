@@ -45,6 +45,17 @@ pub enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Show what a build would change, or what changed since a git revision
+    Diff {
+        /// Compare with the output rendered from this git revision instead of `generated/`
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        /// One line per target instead of the full diff
+        #[arg(long)]
+        stat: bool,
+    },
+    /// Build, then rebuild on every change to the inputs until Ctrl-C
+    Watch,
     /// Validate every object under `generated/` against the Kubernetes schema
     Validate,
     /// Print a target's resolved values and where each was set

@@ -8,6 +8,7 @@
 
 pub mod blueprint;
 pub mod catalog;
+pub mod changes;
 pub mod cli;
 mod commands;
 pub mod compile;
@@ -68,6 +69,8 @@ pub fn run() -> i32 {
         Command::Build { no_cache } => commands::build::run(&settings, cache(no_cache)),
         Command::Check { no_cache } => commands::check::run(&settings, cache(no_cache)),
         Command::Validate => commands::validate::run(&settings),
+        Command::Watch => commands::watch::run(&settings),
+        Command::Diff { base, stat } => commands::diff::run(&settings, base.as_deref(), stat),
         Command::Explain { service, env, region } => {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
         }

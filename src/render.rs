@@ -1,10 +1,10 @@
 //! Stages three and four: render a target's templates, parse what they
 //! produce, stamp the common metadata on every object and validate it.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::blueprint::{Blueprints, template_error};
+use crate::catalog::reader::node_to_json;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
 use crate::resolve::Target;
@@ -18,27 +18,22 @@ pub struct Object {
     pub value: Value,
     pub template: String,
     pub wave: i64,
+    kind: String,
+    name: String,
 }
 
 impl Object {
-    fn field(&self, name: &str) -> &str {
-        self.value.get(name).and_then(Value::as_str).unwrap_or_default()
-    }
-
     pub fn kind(&self) -> &str {
-        self.field("kind")
+        &self.kind
     }
 
     pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.name
     }
 
     /// Namespace first, then by sync wave, kind and name.
     fn sort_key(&self) -> (bool, i64, &str, &str) {
-        (self.kind() != "Namespace", self.wave, self.kind(), self.name())
+        (self.kind != "Namespace", self.wave, &self.kind, &self.name)
     }
 }
 
@@ -78,25 +73,25 @@ pub fn render_target(
                 continue;
             }
         };
-        for document in serde_norway::Deserializer::from_str(&text) {
-            let value = match Value::deserialize(document) {
-                Ok(value) => value,
-                Err(e) => {
-                    let line = e.location().map_or(1, |l| l.line() as u32);
-                    diags.push(
-                        Diagnostic::new(
-                            template.as_str(),
-                            Pos::new(line, 1),
-                            format!("the template rendered invalid YAML: {e}"),
-                        )
-                        .for_target(target.id()),
-                    );
-                    break;
-                }
-            };
-            if value.is_null() {
+        let documents = match crate::yaml_tree::parse_stream(template, &text) {
+            Ok(documents) => documents,
+            Err(d) => {
+                diags.push(
+                    Diagnostic::new(
+                        template.as_str(),
+                        d.pos,
+                        format!(
+                            "the template rendered invalid YAML (line {} of its output): {}",
+                            d.pos.line, d.message
+                        ),
+                    )
+                    .for_target(target.id()),
+                );
                 continue;
             }
+        };
+        for document in documents {
+            let value = node_to_json(&document);
             match decorate(value, target, template, sources) {
                 Ok(object) => objects.push(object),
                 Err(d) => diags.push(d),
@@ -190,6 +185,7 @@ fn decorate(value: Value, target: &Target, template: &str, _sources: &Sources) -
     let Some(name) = metadata.remove("name").filter(Value::is_string) else {
         return Err(error(format!("`{kind}` has no `metadata.name`")));
     };
+    let name_text = name.as_str().unwrap_or_default().to_string();
     let namespace = metadata.remove("namespace");
     let cluster_scoped = stamp_kube::is_cluster_scoped(&kind);
     if let Some(ns) = &namespace
@@ -234,6 +230,8 @@ fn decorate(value: Value, target: &Target, template: &str, _sources: &Sources) -
         value: Value::Object(result),
         template: template.to_string(),
         wave,
+        name: name_text,
+        kind,
     })
 }
 

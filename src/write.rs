@@ -97,14 +97,28 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
         std::fs::create_dir_all(marker.parent().expect("the marker lives in generated/"))?;
         std::fs::write(&marker, b"")?;
     }
-    // Folders first, once each, then the files on every core.
+    // Folders first, once each and on every core, then the files. A file in
+    // a folder made just now cannot exist yet: no need to read it first.
     let dirs: BTreeSet<&str> = plan
         .files
         .keys()
         .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
         .collect();
-    for dir in dirs {
-        std::fs::create_dir_all(root.join(dir))?;
+    let created: Vec<io::Result<Option<&str>>> = dirs
+        .par_iter()
+        .map(|dir| match std::fs::create_dir(root.join(dir)) {
+            Ok(()) => Ok(Some(*dir)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(root.join(dir))?;
+                Ok(Some(*dir))
+            }
+            Err(e) => Err(e),
+        })
+        .collect();
+    let mut new_dirs = HashSet::new();
+    for dir in created {
+        new_dirs.extend(dir?);
     }
     drop(stage);
     let stage = crate::timings::stage("write:files");
@@ -113,7 +127,12 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
         .par_iter()
         .map(|(path, content)| {
             let full = root.join(path);
-            match std::fs::read(&full) {
+            let in_new_dir = path.rsplit_once('/').is_some_and(|(dir, _)| new_dirs.contains(dir));
+            match if in_new_dir {
+                Err(io::ErrorKind::NotFound.into())
+            } else {
+                std::fs::read(&full)
+            } {
                 Ok(existing) if existing == content.as_bytes() => return Ok(false),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -53,9 +53,22 @@ impl Node {
 
 /// Parses the first document of `source`. An empty file is an empty map.
 pub fn parse(file: &str, source: &str) -> Result<Node, Diagnostic> {
+    let documents = parse_documents(file, source, true)?;
+    Ok(documents.into_iter().next().unwrap_or(Node {
+        pos: Pos::START,
+        kind: NodeKind::Map(Vec::new()),
+    }))
+}
+
+/// Parses every document of a stream (`---`-separated); empty ones are left out.
+pub fn parse_stream(file: &str, source: &str) -> Result<Vec<Node>, Diagnostic> {
+    parse_documents(file, source, false)
+}
+
+fn parse_documents(file: &str, source: &str, first_only: bool) -> Result<Vec<Node>, Diagnostic> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(source);
-    for event in &mut parser {
+    let mut documents = Vec::new();
+    for event in Parser::new_from_str(source) {
         let (event, span) = event.map_err(|e| {
             Diagnostic::new(
                 file,
@@ -64,17 +77,18 @@ pub fn parse(file: &str, source: &str) -> Result<Node, Diagnostic> {
             )
         })?;
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
-        if builder
+        let end_of_document = matches!(event, Event::DocumentEnd | Event::StreamEnd);
+        builder
             .push(event, pos)
-            .map_err(|message| Diagnostic::new(file, pos, message))?
-        {
-            break;
+            .map_err(|message| Diagnostic::new(file, pos, message))?;
+        if end_of_document && let Some(root) = builder.root.take().filter(|root| !root.is_null()) {
+            documents.push(root);
+            if first_only {
+                break;
+            }
         }
     }
-    Ok(builder.root.unwrap_or(Node {
-        pos: Pos::START,
-        kind: NodeKind::Map(Vec::new()),
-    }))
+    Ok(documents)
 }
 
 #[derive(Default)]
@@ -86,8 +100,7 @@ struct Builder {
 }
 
 impl Builder {
-    /// Returns true once the first document is complete.
-    fn push(&mut self, event: Event<'_>, pos: Pos) -> Result<bool, String> {
+    fn push(&mut self, event: Event<'_>, pos: Pos) -> Result<(), String> {
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
@@ -129,11 +142,9 @@ impl Builder {
                 node.pos = pos;
                 self.finish(node, 0)?;
             }
-            Event::DocumentEnd => return Ok(self.root.is_some()),
-            Event::StreamEnd => return Ok(true),
-            Event::Nothing | Event::StreamStart | Event::DocumentStart(_) => {}
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {}
         }
-        Ok(false)
+        Ok(())
     }
 
     fn finish(&mut self, node: Node, anchor: usize) -> Result<(), String> {
@@ -207,6 +218,13 @@ mod tests {
         let err = parse("f.yaml", "a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
         assert!(err.pos.line >= 1);
+    }
+
+    #[test]
+    fn streams_skip_empty_documents() {
+        let docs = parse_stream("f.yaml", "a: 1\n---\n# nothing\n---\nb: 2\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].pos, Pos::new(5, 1));
     }
 
     #[test]

@@ -245,7 +245,11 @@ pub fn node_to_json(node: &Node) -> serde_json::Value {
         NodeKind::Scalar { text, plain: true } => {
             if node.is_null() {
                 Value::Null
-            } else if let Ok(b) = text.parse::<bool>() {
+            } else if let Some(b) = match text.as_str() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                _ => None,
+            } {
                 Value::Bool(b)
             } else if let Ok(n) = text.parse::<i64>() {
                 Value::from(n)

@@ -1,30 +1,66 @@
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::Settings;
 use crate::commands::{ERRORS, OK};
-use crate::compile::{Cache, compile};
+use crate::compile::{Cache, Compiled, compile};
 use crate::fingerprint::StatCache;
 use crate::load::Sources;
+use crate::write::WriteReport;
 use crate::{report, write};
 
 pub fn run(settings: &Settings, cache: Cache) -> i32 {
+    match execute(settings, cache) {
+        Ok(built) => {
+            report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
+            report::status(settings, &built.summary());
+            if built.compiled.diags.is_empty() { OK } else { ERRORS }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ERRORS
+        }
+    }
+}
+
+/// One build's result, for `build` and `watch` to report their own way.
+pub struct Built {
+    pub compiled: Compiled,
+    pub written: WriteReport,
+    pub elapsed: Duration,
+}
+
+impl Built {
+    pub fn summary(&self) -> String {
+        let c = &self.compiled;
+        let failed = if c.failed_targets > 0 {
+            format!(", {} failed", c.failed_targets)
+        } else {
+            String::new()
+        };
+        format!(
+            "built {} targets of {} services ({} rendered, {} objects{failed}): {} files written, {} removed, {} unchanged in {:.0?}",
+            c.targets,
+            c.services,
+            c.rendered,
+            c.objects,
+            self.written.written.len(),
+            self.written.removed.len(),
+            self.written.unchanged,
+            self.elapsed
+        )
+    }
+}
+
+/// Loads, compiles and writes under the repo's write lock. Errors here are
+/// the ones that stop a build (unreadable repo, unwritable output);
+/// catalog problems come back as diagnostics in `Built`.
+pub fn execute(settings: &Settings, cache: Cache) -> Result<Built, String> {
     let start = Instant::now();
     let stage = crate::timings::stage("load");
-    let sources = match Sources::from_dir(&settings.root) {
-        Ok(sources) => sources,
-        Err(e) => {
-            eprintln!("error: cannot read the repo at `{}`: {e}", settings.root.display());
-            return ERRORS;
-        }
-    };
+    let sources = Sources::from_dir(&settings.root)
+        .map_err(|e| format!("cannot read the repo at `{}`: {e}", settings.root.display()))?;
     drop(stage);
-    let _lock = match write::lock(&settings.root) {
-        Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("error: cannot lock `{}`: {e}", write::LOCK_FILE);
-            return ERRORS;
-        }
-    };
+    let _lock = write::lock(&settings.root).map_err(|e| format!("cannot lock `{}`: {e}", write::LOCK_FILE))?;
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
@@ -35,8 +71,7 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
         Ok(written) => written,
         Err(e) => {
             report::diagnostics(settings, &compiled.sources, &compiled.diags);
-            eprintln!("error: cannot write the output: {e}");
-            return ERRORS;
+            return Err(format!("cannot write the output: {e}"));
         }
     };
     // The files just written or verified need not be read again next time.
@@ -56,25 +91,9 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
         let _ = stat_cache.save(&settings.root);
     }
     drop(stage);
-    report::diagnostics(settings, &compiled.sources, &compiled.diags);
-    let failed = if compiled.failed_targets > 0 {
-        format!(", {} failed", compiled.failed_targets)
-    } else {
-        String::new()
-    };
-    report::status(
-        settings,
-        &format!(
-            "built {} targets of {} services ({} rendered, {} objects{failed}): {} files written, {} removed, {} unchanged in {:.0?}",
-            compiled.targets,
-            compiled.services,
-            compiled.rendered,
-            compiled.objects,
-            written.written.len(),
-            written.removed.len(),
-            written.unchanged,
-            start.elapsed()
-        ),
-    );
-    if compiled.diags.is_empty() { OK } else { ERRORS }
+    Ok(Built {
+        compiled,
+        written,
+        elapsed: start.elapsed(),
+    })
 }

@@ -2,10 +2,12 @@
 
 pub mod build;
 pub mod check;
+pub mod diff;
 pub mod explain;
 pub mod init;
 pub mod new;
 pub mod validate;
+pub mod watch;
 
 /// Exit codes from SPEC §3.
 pub const OK: i32 = 0;

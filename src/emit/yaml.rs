@@ -133,31 +133,46 @@ const RESERVED: &[&str] = &[
 
 /// True when `s` written bare is read back as the same string by every reader.
 pub fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let bytes = s.as_bytes();
+    let Some(&first) = bytes.first() else {
         return false;
     };
-    if RESERVED.contains(&s) || s.starts_with(' ') || s.ends_with(' ') {
+    if first == b' ' || bytes[bytes.len() - 1] == b' ' || bytes[bytes.len() - 1] == b':' {
         return false;
     }
     // Anything that starts like a number may be an int, float, octal,
     // sexagesimal or timestamp in one YAML version or the other.
-    let mut chars = s.chars();
-    let looks_numeric = first.is_ascii_digit()
-        || (matches!(first, '-' | '+' | '.') && chars.nth(1).is_some_and(|c| c.is_ascii_digit() || c == '.'));
-    if looks_numeric || matches!(s.to_ascii_lowercase().as_str(), ".inf" | "-.inf" | "+.inf" | ".nan") {
+    let second = bytes.get(1).copied().unwrap_or(0);
+    if first.is_ascii_digit() || (matches!(first, b'-' | b'+' | b'.') && (second.is_ascii_digit() || second == b'.')) {
+        return false;
+    }
+    if s.len() <= 5
+        && (RESERVED.contains(&s)
+            || (first == b'.' && (s.eq_ignore_ascii_case(".inf") || s.eq_ignore_ascii_case(".nan"))))
+    {
         return false;
     }
     // `-x` is a plain scalar; `-`, `- x` and `---` are not.
-    let plain_dash = first == '-' && s.len() > 1 && !s.starts_with("- ") && !s.starts_with("---");
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !plain_dash {
+    let plain_dash = first == b'-' && bytes.len() > 1 && second != b' ' && !s.starts_with("---");
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) && !plain_dash {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.ends_with(':') {
-        return false;
+    let mut previous = 0u8;
+    for &b in bytes {
+        // `: ` and ` #` change meaning; flow indicators and control characters
+        // need quotes.
+        if (previous == b':' && b == b' ')
+            || (previous == b' ' && b == b'#')
+            || b"{}[],".contains(&b)
+            || b < 0x20
+            || b == 0x7f
+        {
+            return false;
+        }
+        previous = b;
     }
-    s.chars()
-        .all(|c| !c.is_control() && !matches!(c, '\u{feff}' | '\u{85}' | '\u{2028}' | '\u{2029}'))
-        && !s.contains(['{', '}', '[', ']', ','])
+    // Non-ASCII line breaks and the byte order mark.
+    s.is_ascii() || !s.contains(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}'])
 }
 
 #[cfg(test)]

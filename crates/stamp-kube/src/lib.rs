@@ -1,10 +1,10 @@
 //! Strict validation of Kubernetes objects against the k8s-openapi types.
 //!
 //! k8s-openapi alone is lenient: it drops unknown fields and fills missing
-//! required ones with defaults. Here unknown fields are collected with
-//! `serde_ignored`, type errors get their field path from
-//! `serde_path_to_error`, and a required field that was missing shows up as a
-//! key the typed object writes back but the input never had.
+//! required ones with defaults. Here the typed object is written back and
+//! its keys compared with the input's: a key it dropped is an unknown field,
+//! a key it added is a missing required field. Type errors get their field
+//! path from `serde_path_to_error`.
 //!
 //! This crate is separate so its slow-to-compile generic code stays cached.
 
@@ -92,18 +92,29 @@ pub fn validate(object: &Value) -> Vec<SchemaError> {
 }
 
 fn check<T: DeserializeOwned + Serialize>(input: &Value) -> Vec<SchemaError> {
-    let mut unknown = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(format_path(&path));
-    let de = serde_ignored::Deserializer::new(input, &mut record);
-    let typed: Result<T, _> = serde_path_to_error::deserialize(de);
-    let mut errors: Vec<SchemaError> = unknown
-        .into_iter()
-        .map(|path| SchemaError {
-            message: format!("unknown field `{}`", path.rsplit(['.', '[']).next().unwrap_or(&path)),
-            path,
-        })
-        .collect();
-    match typed {
+    // The common case, a valid object, takes the plain (fast) path; only a
+    // type error is deserialized again to learn its field path.
+    let typed = match T::deserialize(input) {
+        Ok(typed) => typed,
+        Err(_) => return vec![type_error::<T>(input)],
+    };
+    let mut errors = Vec::new();
+    match serde_json::to_value(&typed) {
+        Ok(written) => compare_keys(input, &written, String::new(), &mut errors),
+        Err(e) => errors.push(SchemaError {
+            path: String::new(),
+            message: e.to_string(),
+        }),
+    }
+    errors
+}
+
+fn type_error<T: DeserializeOwned>(input: &Value) -> SchemaError {
+    match serde_path_to_error::deserialize::<_, T>(input) {
+        Ok(_) => SchemaError {
+            path: String::new(),
+            message: "the object does not deserialize".into(),
+        },
         Err(e) => {
             let mut path = e.path().to_string().trim_start_matches('.').to_string();
             let message = e.into_inner().to_string();
@@ -118,62 +129,48 @@ fn check<T: DeserializeOwned + Serialize>(input: &Value) -> Vec<SchemaError> {
                     format!("{path}.{field}")
                 };
             }
-            errors.push(SchemaError { path, message });
+            SchemaError { path, message }
         }
-        Ok(typed) => match serde_json::to_value(&typed) {
-            Ok(written) => missing_fields(input, &written, String::new(), &mut errors),
-            Err(e) => errors.push(SchemaError {
-                path: String::new(),
-                message: e.to_string(),
-            }),
-        },
     }
-    errors
 }
 
-/// Keys the typed object wrote back that the input did not have: required
-/// fields serde filled with a default.
-fn missing_fields(input: &Value, written: &Value, path: String, errors: &mut Vec<SchemaError>) {
+/// Compares the keys of the input with what the typed object writes back:
+/// a key the typed object dropped is unknown to the schema; a key it added
+/// is a required field serde filled with a default.
+fn compare_keys(input: &Value, written: &Value, path: String, errors: &mut Vec<SchemaError>) {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
     match (input, written) {
         (Value::Object(given), Value::Object(full)) => {
-            for (key, value) in full {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match given.get(key) {
-                    Some(given_value) => missing_fields(given_value, value, child, errors),
+            for (key, value) in given {
+                match full.get(key) {
+                    Some(written_value) => compare_keys(value, written_value, child(key), errors),
+                    // An explicit null is the same as leaving an optional field out.
+                    None if value.is_null() => {}
                     None => errors.push(SchemaError {
-                        path: child,
-                        message: format!("missing required field `{key}`"),
+                        path: child(key),
+                        message: format!("unknown field `{key}`"),
                     }),
                 }
+            }
+            for key in full.keys().filter(|k| !given.contains_key(*k)) {
+                errors.push(SchemaError {
+                    path: child(key),
+                    message: format!("missing required field `{key}`"),
+                });
             }
         }
         (Value::Array(given), Value::Array(full)) => {
             for (i, (g, w)) in given.iter().zip(full).enumerate() {
-                missing_fields(g, w, format!("{path}[{i}]"), errors);
+                compare_keys(g, w, format!("{path}[{i}]"), errors);
             }
         }
         _ => {}
-    }
-}
-
-fn format_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", format_path(parent)),
-        Path::Map { parent, key } => {
-            let parent = format_path(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => format_path(parent),
     }
 }
 

@@ -1,0 +1,211 @@
+//! What changes between two renderings of the repo: per target, added,
+//! changed and removed, down to the objects. `diff` and `affected` are
+//! built on this.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::emit::MANIFESTS_FILE;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Added,
+    Changed,
+    Removed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Added => "added",
+            Status::Changed => "changed",
+            Status::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ObjectChanges {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// One file that differs: its content before and after (None: absent).
+#[derive(Clone, Debug)]
+pub struct FileChange {
+    pub path: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TargetChange {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub status: Status,
+    pub objects: ObjectChanges,
+    pub files: Vec<FileChange>,
+}
+
+impl TargetChange {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.service, self.env, self.region)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub targets: Vec<TargetChange>,
+    /// Files outside target folders: ApplicationSets, CODEOWNERS.
+    pub other: Vec<FileChange>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty() && self.other.is_empty()
+    }
+}
+
+/// Compares two sets of generated files, path → content.
+pub fn compare(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Changes {
+    let paths: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut by_target: BTreeMap<(String, String, String), Vec<FileChange>> = BTreeMap::new();
+    let mut changes = Changes::default();
+    for path in paths {
+        let (before, after) = (old.get(path), new.get(path));
+        if before == after {
+            continue;
+        }
+        let change = FileChange {
+            path: path.clone(),
+            old: before.cloned(),
+            new: after.cloned(),
+        };
+        match target_of(path) {
+            Some(key) => by_target.entry(key).or_default().push(change),
+            None => changes.other.push(change),
+        }
+    }
+    for ((service, env, region), files) in by_target {
+        let dir = format!("generated/{service}/{env}/{region}");
+        let manifests = format!("{dir}/{MANIFESTS_FILE}");
+        let had = old.contains_key(&manifests);
+        let has = new.contains_key(&manifests);
+        let status = match (had, has) {
+            (false, true) => Status::Added,
+            (true, false) => Status::Removed,
+            _ => Status::Changed,
+        };
+        let objects = object_changes(
+            old.get(&manifests).map_or("", String::as_str),
+            new.get(&manifests).map_or("", String::as_str),
+        );
+        // A target whose only difference is bookkeeping (its fingerprint) did not change.
+        if status == Status::Changed && files.iter().all(|f| f.path.ends_with(crate::fingerprint::FILE)) {
+            continue;
+        }
+        changes.targets.push(TargetChange {
+            service,
+            env,
+            region,
+            status,
+            objects,
+            files,
+        });
+    }
+    changes
+}
+
+/// `generated/<service>/<env>/<region>/<file>` → (service, env, region).
+fn target_of(path: &str) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["generated", service, env, region, _file] if *service != "argocd" => {
+            Some((service.to_string(), env.to_string(), region.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Objects of a manifests stream by `Kind/name`, with their text.
+fn objects(manifests: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for document in manifests
+        .split("\n---\n")
+        .skip(1)
+        .chain(manifests.strip_prefix("---\n"))
+    {
+        let field = |prefix: &str| {
+            document
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        };
+        if let (Some(kind), Some(name)) = (field("kind: "), field("  name: ")) {
+            found.insert(format!("{kind}/{name}"), document.to_string());
+        }
+    }
+    found
+}
+
+fn object_changes(old: &str, new: &str) -> ObjectChanges {
+    let (before, after) = (objects(old), objects(new));
+    let mut changes = ObjectChanges::default();
+    for (key, text) in &after {
+        match before.get(key) {
+            None => changes.added.push(key.clone()),
+            Some(old_text) if old_text != text => changes.changed.push(key.clone()),
+            Some(_) => {}
+        }
+    }
+    changes.removed = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries.iter().map(|(p, c)| (p.to_string(), c.to_string())).collect()
+    }
+
+    const A: &str = "# header\n---\nkind: Deployment\nmetadata:\n  name: web\nspec: 1\n---\nkind: Service\nmetadata:\n  name: web\n";
+
+    #[test]
+    fn classifies_targets_and_objects() {
+        let old = files(&[
+            ("generated/web/prod/eu/manifests.yaml", A),
+            ("generated/gone/prod/eu/manifests.yaml", A),
+            ("generated/argocd/prod.yaml", "x"),
+        ]);
+        let changed = A.replace("spec: 1", "spec: 2").replace(
+            "kind: Service\nmetadata:\n  name: web\n",
+            "kind: ConfigMap\nmetadata:\n  name: web-env\n",
+        );
+        let new = files(&[
+            ("generated/web/prod/eu/manifests.yaml", &changed),
+            ("generated/new/prod/eu/manifests.yaml", A),
+            ("generated/argocd/prod.yaml", "x"),
+        ]);
+        let changes = compare(&old, &new);
+        let summary: Vec<(String, Status)> = changes.targets.iter().map(|t| (t.id(), t.status)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("gone/prod/eu".to_string(), Status::Removed),
+                ("new/prod/eu".to_string(), Status::Added),
+                ("web/prod/eu".to_string(), Status::Changed)
+            ]
+        );
+        let web = &changes.targets[2].objects;
+        assert_eq!(web.changed, vec!["Deployment/web"]);
+        assert_eq!(web.added, vec!["ConfigMap/web-env"]);
+        assert_eq!(web.removed, vec!["Service/web"]);
+        assert!(changes.other.is_empty());
+    }
+}

@@ -1,0 +1,149 @@
+//! `stamp diff [--base REV]`: what a build would change, or what changed in
+//! the rendered output since git revision REV.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::changes::{self, Changes};
+use crate::cli::{Format, Settings};
+use crate::commands::{ERRORS, OK};
+use crate::compile::{Cache, Compiled, compile};
+use crate::fingerprint::StatCache;
+use crate::load::Sources;
+use crate::report;
+
+pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
+    let changes = match base {
+        None => working_tree_vs_disk(settings),
+        Some(rev) => rendered_at(&settings.root, rev, settings).and_then(|old| {
+            let new = render_all(settings, Sources::from_dir(&settings.root).map_err(|e| e.to_string())?)?;
+            Ok(changes::compare(&old, &new))
+        }),
+    };
+    let changes = match changes {
+        Ok(changes) => changes,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ERRORS;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let text = match (settings.format, stat) {
+        (Format::Json, _) => json_report(&changes),
+        (Format::Text, true) => stat_report(&changes),
+        (Format::Text, false) => unified(&changes, settings.color),
+    };
+    // A closed pipe (`stamp diff | head`) is not an error.
+    let _ = out.write_all(text.as_bytes());
+    OK
+}
+
+/// Everything the working tree renders to, path → content.
+pub fn render_all(settings: &Settings, sources: Sources) -> Result<BTreeMap<String, String>, String> {
+    let compiled = compile(&settings.root, sources, Cache::Ignore, &StatCache::default());
+    if !compiled.diags.is_empty() {
+        report::diagnostics(settings, &compiled.sources, &compiled.diags);
+        return Err("the catalog has errors; fix them first".into());
+    }
+    Ok(compiled.plan.files)
+}
+
+/// What revision `rev` rendered to, computed now from its inputs in git.
+pub fn rendered_at(root: &Path, rev: &str, settings: &Settings) -> Result<BTreeMap<String, String>, String> {
+    let sources = Sources::from_git(root, rev)?;
+    let compiled = compile(root, sources, Cache::Ignore, &StatCache::default());
+    if !compiled.diags.is_empty() {
+        report::diagnostics(settings, &compiled.sources, &compiled.diags);
+        return Err(format!(
+            "the catalog at `{rev}` has errors, so its output cannot be rendered"
+        ));
+    }
+    Ok(compiled.plan.files)
+}
+
+/// Pending changes: what `build` would write and remove.
+fn working_tree_vs_disk(settings: &Settings) -> Result<Changes, String> {
+    let sources = Sources::from_dir(&settings.root).map_err(|e| e.to_string())?;
+    let compiled: Compiled = compile(&settings.root, sources, Cache::Use, &StatCache::load(&settings.root));
+    if !compiled.diags.is_empty() {
+        report::diagnostics(settings, &compiled.sources, &compiled.diags);
+    }
+    let mut old = BTreeMap::new();
+    let mut new = compiled.plan.files.clone();
+    for path in compiled.plan.files.keys() {
+        if let Ok(text) = std::fs::read_to_string(settings.root.join(path)) {
+            old.insert(path.clone(), text);
+        }
+    }
+    for path in compiled.plan.stale_files(&settings.root).map_err(|e| e.to_string())? {
+        let text = std::fs::read_to_string(settings.root.join(&path)).unwrap_or_default();
+        old.insert(path.clone(), text);
+        new.remove(&path);
+    }
+    Ok(changes::compare(&old, &new))
+}
+
+fn unified(changes: &Changes, color: bool) -> String {
+    let mut out = String::new();
+    let files = changes.targets.iter().flat_map(|t| &t.files).chain(&changes.other);
+    for file in files {
+        let old = file.old.as_deref().unwrap_or_default();
+        let new = file.new.as_deref().unwrap_or_default();
+        out.push_str(&report::unified_diff(&file.path, old, new, color));
+    }
+    out
+}
+
+fn stat_report(changes: &Changes) -> String {
+    let mut out = String::new();
+    let width = changes.targets.iter().map(|t| t.id().len()).max().unwrap_or(0);
+    for t in &changes.targets {
+        let o = &t.objects;
+        out.push_str(&format!(
+            "{:width$}  {:7}  {} added, {} changed, {} removed objects\n",
+            t.id(),
+            t.status.as_str(),
+            o.added.len(),
+            o.changed.len(),
+            o.removed.len()
+        ));
+    }
+    for file in &changes.other {
+        let status = match (&file.old, &file.new) {
+            (None, _) => "added",
+            (_, None) => "removed",
+            _ => "changed",
+        };
+        out.push_str(&format!("{:width$}  {status}\n", file.path));
+    }
+    out.push_str(&format!(
+        "{} targets, {} other files\n",
+        changes.targets.len(),
+        changes.other.len()
+    ));
+    out
+}
+
+fn json_report(changes: &Changes) -> String {
+    let targets: Vec<_> = changes
+        .targets
+        .iter()
+        .map(|t| {
+            json!({
+                "target": t.id(),
+                "service": t.service,
+                "env": t.env,
+                "region": t.region,
+                "status": t.status,
+                "objects": t.objects,
+            })
+        })
+        .collect();
+    let other: Vec<&str> = changes.other.iter().map(|f| f.path.as_str()).collect();
+    let mut text = serde_json::to_string_pretty(&json!({"targets": targets, "files": other})).expect("JSON serializes");
+    text.push('\n');
+    text
+}
