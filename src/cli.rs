@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::compile::Shard;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stamp",
@@ -19,7 +21,7 @@ pub struct Cli {
     /// Threads to render with [default: all cores]
     #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Output format, where the output is meant for machines
+    /// Output format, where the output is meant for machines (github-matrix: `affected` only)
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
@@ -38,12 +40,18 @@ pub enum Command {
         /// Render every target, even those whose fingerprint says they are up to date
         #[arg(long)]
         no_cache: bool,
+        /// Render only shard I of N (services split by a stable hash), e.g. `--shard 2/4`
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
     },
     /// Render in memory and compare with what is on disk; write nothing
     Check {
         /// Render every target instead of trusting up-to-date fingerprints
         #[arg(long)]
         no_cache: bool,
+        /// Check only shard I of N (services split by a stable hash), e.g. `--shard 2/4`
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
     },
     /// Show what a build would change, or what changed since a git revision
     Diff {
@@ -53,6 +61,15 @@ pub enum Command {
         /// One line per target instead of the full diff
         #[arg(long)]
         stat: bool,
+    },
+    /// List the targets whose output differs from git revision REV, with the approval tier
+    Affected {
+        /// The git revision to compare with, e.g. `HEAD~1` or `origin/main`
+        #[arg(long, value_name = "REV")]
+        base: String,
+        /// The most jobs per GitHub matrix; larger sets print several, one per line
+        #[arg(long, default_value_t = 256)]
+        max_jobs: usize,
     },
     /// Build, then rebuild on every change to the inputs until Ctrl-C
     Watch,
@@ -97,6 +114,8 @@ pub enum Command {
 pub enum Format {
     Text,
     Json,
+    /// What a GitHub Actions `strategy.matrix` takes (`affected` only)
+    GithubMatrix,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -142,6 +161,16 @@ impl Cli {
             color,
             quiet: self.quiet,
         })
+    }
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((index, count)) if count >= 1 && (1..=count).contains(&index) => Ok(Shard { index, count }),
+        _ => Err(format!("`{text}` is not a shard: use I/N with 1 <= I <= N, e.g. 2/4")),
     }
 }
 

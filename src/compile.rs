@@ -1,6 +1,7 @@
 //! The pipeline from sources to a write plan: load → resolve → render →
 //! validate → emit. `build`, `check` and `diff` all start here.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -31,6 +32,50 @@ pub struct Compiled {
     pub fresh: Vec<(String, blake3::Hash)>,
     /// Services to record in the stat cache: name, key, target folders.
     pub fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
+    /// What `affected` needs of each resolved target.
+    pub summaries: Vec<TargetSummary>,
+    /// The size with the most memory (then CPU) in sizes.yaml.
+    pub largest_size: Option<String>,
+}
+
+/// A resolved target's identity and the facts approval tiers look at.
+#[derive(Clone, Debug)]
+pub struct TargetSummary {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub cluster: String,
+    pub namespace: String,
+    pub approval: crate::catalog::Approval,
+    pub size: String,
+    pub components: Vec<String>,
+}
+
+impl TargetSummary {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.service, self.env, self.region)
+    }
+}
+
+/// Which share of the services a run renders: shard `index` (1-based) of
+/// `count`, by a stable hash of the service name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn owns(&self, service: &str) -> bool {
+        let hash = blake3::hash(service.as_bytes());
+        let bucket = u32::from_le_bytes(hash.as_bytes()[..4].try_into().expect("four bytes"));
+        bucket % self.count == self.index - 1
+    }
+
+    /// Shard 1 also writes the files every shard shares.
+    pub fn owns_shared_files(&self) -> bool {
+        self.index == 1
+    }
 }
 
 /// Whether up-to-date targets may be skipped by their fingerprint.
@@ -51,7 +96,7 @@ enum Outcome {
     Failed(Vec<Diagnostic>),
 }
 
-pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCache) -> Compiled {
+pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCache, shard: Option<Shard>) -> Compiled {
     let stage = timings::stage("parse");
     let (catalog, mut diags) = catalog::parse(&sources);
     let (blueprints, blueprint_diags) = blueprint::parse(&sources);
@@ -70,8 +115,20 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
                 .fresh_service_dirs(root, &service.name.value, key_of(service))
                 .is_some()
     };
-    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &skip);
+    let (mut resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &skip);
     diags.extend(resolve_diags);
+    let mut plan = Plan {
+        shard,
+        ..Plan::default()
+    };
+    if let Some(shard) = shard {
+        // Other shards' services are theirs to render: leave them alone.
+        resolved.targets.retain(|t| shard.owns(&t.service));
+        resolved.skipped.retain(|s| shard.owns(s));
+        for service in catalog.services.iter().filter(|s| !shard.owns(&s.name.value)) {
+            plan.keep.insert(format!("generated/{}/", service.name.value));
+        }
+    }
     drop(stage);
 
     let stage = timings::stage("render");
@@ -105,7 +162,6 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         .collect();
 
     drop(stage);
-    let mut plan = Plan::default();
     let (mut objects, mut rendered, mut failed_targets) = (0, 0, 0);
     let mut fresh = Vec::new();
     for (target, (inputs, outcome)) in resolved.targets.iter().zip(outcomes) {
@@ -149,28 +205,56 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         plan.keep.insert(format!("generated/{service}/"));
     }
     // Services resolved and rendered without error can skip resolution next time.
-    let mut fresh_services = Vec::new();
-    let mut failed_dirs: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for prefix in &plan.keep {
-        failed_dirs.insert(prefix.as_str());
+    let mut dirs_of: HashMap<&str, Vec<String>> = HashMap::new();
+    for target in &resolved.targets {
+        dirs_of.entry(target.service.as_str()).or_default().push(target.dir());
     }
+    let mut fresh_services = Vec::new();
     for service in &catalog.services {
-        let name = &service.name.value;
-        if resolved.failed_services.contains(name) || resolved.skipped.contains(name) {
+        let name = service.name.value.as_str();
+        if resolved.failed_services.contains(name) {
             continue;
         }
-        let dirs: Vec<String> = resolved
-            .targets
-            .iter()
-            .filter(|t| &t.service == name)
-            .map(|t| t.dir())
-            .collect();
-        if dirs.iter().all(|d| !failed_dirs.contains(format!("{d}/").as_str())) {
-            fresh_services.push((name.clone(), key_of(service), dirs));
+        let Some(dirs) = dirs_of.remove(name) else { continue };
+        if dirs.iter().all(|d| !plan.keep.contains(&format!("{d}/"))) {
+            fresh_services.push((name.to_string(), key_of(service), dirs));
         }
     }
+    let summaries = resolved
+        .targets
+        .iter()
+        .map(|t| TargetSummary {
+            service: t.service.clone(),
+            env: t.env.clone(),
+            region: t.region.clone(),
+            cluster: t.values.cluster.clone(),
+            namespace: t.values.namespace.clone(),
+            approval: t.approval,
+            size: t.values.size.clone(),
+            components: t.components.clone(),
+        })
+        .collect();
+    let largest_size = catalog
+        .sizes
+        .items
+        .iter()
+        .max_by(|a, b| {
+            let limit = |s: &catalog::Size, q: fn(&catalog::Resources) -> &Option<catalog::reader::Spanned<String>>| {
+                q(&s.limits)
+                    .as_ref()
+                    .and_then(|v| catalog::parse_quantity(&v.value).ok())
+                    .unwrap_or(0.0)
+            };
+            let key = |s: &catalog::Size| (limit(s, |r| &r.memory), limit(s, |r| &r.cpu));
+            key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|s| s.name.value.clone());
     let stage = timings::stage("shared");
-    emit_shared(root, &catalog, &mut plan, &mut diags);
+    if shard.is_none_or(|s| s.owns_shared_files()) {
+        emit_shared(root, &catalog, &mut plan, &mut diags);
+    } else {
+        plan.keep.insert("generated/argocd/".into());
+    }
     drop(stage);
 
     Compiled {
@@ -184,6 +268,8 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         objects,
         fresh,
         fresh_services,
+        summaries,
+        largest_size,
     }
 }
 

@@ -61,15 +61,20 @@ pub fn run() -> i32 {
             return commands::ERRORS;
         }
     };
+    if settings.format == cli::Format::GithubMatrix && !matches!(cli.command, Command::Affected { .. }) {
+        eprintln!("error: `--format github-matrix` is only for `stamp affected`");
+        return commands::ERRORS;
+    }
     if let Some(jobs) = cli.jobs {
         // Only fails when a pool already exists, which cannot happen here.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
     }
     match cli.command {
-        Command::Build { no_cache } => commands::build::run(&settings, cache(no_cache)),
-        Command::Check { no_cache } => commands::check::run(&settings, cache(no_cache)),
+        Command::Build { no_cache, shard } => commands::build::run(&settings, cache(no_cache), shard),
+        Command::Check { no_cache, shard } => commands::check::run(&settings, cache(no_cache), shard),
         Command::Validate => commands::validate::run(&settings),
         Command::Watch => commands::watch::run(&settings),
+        Command::Affected { base, max_jobs } => commands::affected::run(&settings, &base, max_jobs),
         Command::Diff { base, stat } => commands::diff::run(&settings, base.as_deref(), stat),
         Command::Explain { service, env, region } => {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())

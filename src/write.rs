@@ -17,6 +17,8 @@ pub struct Plan {
     pub files: BTreeMap<String, String>,
     /// Files known to be up to date on disk (by fingerprint); left alone.
     pub unchanged: BTreeSet<String>,
+    /// When set, only this shard's services' folders are this run's to clean.
+    pub shard: Option<crate::compile::Shard>,
     /// Path prefixes whose files on disk are kept as they are (the last good
     /// output of a failing service, or of a file whose inputs are broken).
     pub keep: BTreeSet<String>,
@@ -41,6 +43,14 @@ impl Plan {
             .par_iter()
             .map(|service| {
                 let mut stale = Vec::new();
+                let owned = match self.shard {
+                    None => true,
+                    Some(shard) if service == "argocd" => shard.owns_shared_files(),
+                    Some(shard) => shard.owns(service),
+                };
+                if !owned {
+                    return Ok(stale);
+                }
                 if service == "argocd" {
                     for file in read_dir_names(&generated.join("argocd"))? {
                         let path = format!("generated/argocd/{file}");

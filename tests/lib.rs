@@ -2,10 +2,14 @@
 
 mod test;
 
+mod affected;
 mod argocd;
 mod build;
 mod check;
 mod codeowners;
+mod diff;
 mod errors;
 mod incremental;
 mod onboarding;
+mod shard;
+mod watch;

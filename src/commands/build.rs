@@ -2,14 +2,14 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Settings;
 use crate::commands::{ERRORS, OK};
-use crate::compile::{Cache, Compiled, compile};
+use crate::compile::{Cache, Compiled, Shard, compile};
 use crate::fingerprint::StatCache;
 use crate::load::Sources;
 use crate::write::WriteReport;
 use crate::{report, write};
 
-pub fn run(settings: &Settings, cache: Cache) -> i32 {
-    match execute(settings, cache) {
+pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
+    match execute(settings, cache, shard) {
         Ok(built) => {
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
             report::status(settings, &built.summary());
@@ -54,7 +54,7 @@ impl Built {
 /// Loads, compiles and writes under the repo's write lock. Errors here are
 /// the ones that stop a build (unreadable repo, unwritable output);
 /// catalog problems come back as diagnostics in `Built`.
-pub fn execute(settings: &Settings, cache: Cache) -> Result<Built, String> {
+pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, String> {
     let start = Instant::now();
     let stage = crate::timings::stage("load");
     let sources = Sources::from_dir(&settings.root)
@@ -64,7 +64,7 @@ pub fn execute(settings: &Settings, cache: Cache) -> Result<Built, String> {
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
-    let compiled = compile(&settings.root, sources, cache, &stat_cache);
+    let compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
     let stage = crate::timings::stage("write");
     write::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {

@@ -2,12 +2,12 @@ use std::io::Write as _;
 
 use crate::cli::Settings;
 use crate::commands::{DRIFT, ERRORS, OK};
-use crate::compile::{Cache, compile};
+use crate::compile::{Cache, Shard, compile};
 use crate::fingerprint::StatCache;
 use crate::load::Sources;
 use crate::report;
 
-pub fn run(settings: &Settings, cache: Cache) -> i32 {
+pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     let sources = match Sources::from_dir(&settings.root) {
         Ok(sources) => sources,
         Err(e) => {
@@ -15,7 +15,7 @@ pub fn run(settings: &Settings, cache: Cache) -> i32 {
             return ERRORS;
         }
     };
-    let compiled = compile(&settings.root, sources, cache, &StatCache::load(&settings.root));
+    let compiled = compile(&settings.root, sources, cache, &StatCache::load(&settings.root), shard);
     let mut drift = Vec::new();
     for (path, content) in &compiled.plan.files {
         let on_disk = std::fs::read_to_string(settings.root.join(path)).ok();

@@ -33,8 +33,8 @@ pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
     let mut out = std::io::stdout().lock();
     let text = match (settings.format, stat) {
         (Format::Json, _) => json_report(&changes),
-        (Format::Text, true) => stat_report(&changes),
-        (Format::Text, false) => unified(&changes, settings.color),
+        (Format::Text | Format::GithubMatrix, true) => stat_report(&changes),
+        (Format::Text | Format::GithubMatrix, false) => unified(&changes, settings.color),
     };
     // A closed pipe (`stamp diff | head`) is not an error.
     let _ = out.write_all(text.as_bytes());
@@ -43,7 +43,7 @@ pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
 
 /// Everything the working tree renders to, path → content.
 pub fn render_all(settings: &Settings, sources: Sources) -> Result<BTreeMap<String, String>, String> {
-    let compiled = compile(&settings.root, sources, Cache::Ignore, &StatCache::default());
+    let compiled = compile(&settings.root, sources, Cache::Ignore, &StatCache::default(), None);
     if !compiled.diags.is_empty() {
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
         return Err("the catalog has errors; fix them first".into());
@@ -54,7 +54,7 @@ pub fn render_all(settings: &Settings, sources: Sources) -> Result<BTreeMap<Stri
 /// What revision `rev` rendered to, computed now from its inputs in git.
 pub fn rendered_at(root: &Path, rev: &str, settings: &Settings) -> Result<BTreeMap<String, String>, String> {
     let sources = Sources::from_git(root, rev)?;
-    let compiled = compile(root, sources, Cache::Ignore, &StatCache::default());
+    let compiled = compile(root, sources, Cache::Ignore, &StatCache::default(), None);
     if !compiled.diags.is_empty() {
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
         return Err(format!(
@@ -67,7 +67,13 @@ pub fn rendered_at(root: &Path, rev: &str, settings: &Settings) -> Result<BTreeM
 /// Pending changes: what `build` would write and remove.
 fn working_tree_vs_disk(settings: &Settings) -> Result<Changes, String> {
     let sources = Sources::from_dir(&settings.root).map_err(|e| e.to_string())?;
-    let compiled: Compiled = compile(&settings.root, sources, Cache::Use, &StatCache::load(&settings.root));
+    let compiled: Compiled = compile(
+        &settings.root,
+        sources,
+        Cache::Use,
+        &StatCache::load(&settings.root),
+        None,
+    );
     if !compiled.diags.is_empty() {
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
     }

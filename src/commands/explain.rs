@@ -76,7 +76,7 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
             "{}",
             serde_json::to_string_pretty(&explained).expect("JSON values serialize")
         ),
-        Format::Text => print!("{}", text(&explained)),
+        Format::Text | Format::GithubMatrix => print!("{}", text(&explained)),
     }
     OK
 }

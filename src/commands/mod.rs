@@ -1,5 +1,6 @@
 //! One file per subcommand; each returns the process exit code.
 
+pub mod affected;
 pub mod build;
 pub mod check;
 pub mod diff;

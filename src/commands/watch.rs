@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::Duration;
 
-use notify::RecursiveMode;
+use notify::event::ModifyKind;
+use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::new_debouncer;
 
 use crate::catalog::STAMP_FILE;
@@ -61,6 +62,7 @@ pub fn run(settings: &Settings) -> i32 {
             Ok(Ok(events)) => {
                 let mut changed: Vec<String> = events
                     .iter()
+                    .filter(|event| changes_content(&event.kind))
                     .flat_map(|event| event.paths.iter())
                     .filter_map(|path| relevant(&root, path))
                     .collect();
@@ -89,6 +91,17 @@ pub fn run(settings: &Settings) -> i32 {
     OK
 }
 
+/// Writes, creations, removals and renames; not the reads a build itself
+/// makes (inotify reports opening a file), which would rebuild forever.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 /// The repo-relative path of an input file, or None for anything else
 /// (generated output, editor swap files, other files at the root).
 fn relevant(root: &Path, path: &Path) -> Option<String> {
@@ -103,7 +116,7 @@ fn relevant(root: &Path, path: &Path) -> Option<String> {
 
 /// Builds and prints one line, or the errors; an error never ends the watch.
 fn rebuild(settings: &Settings, what: &str) {
-    match build::execute(settings, Cache::Use) {
+    match build::execute(settings, Cache::Use, None) {
         Ok(built) => {
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
             println!("{what}: {}", line(&built));

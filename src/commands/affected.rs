@@ -1,0 +1,285 @@
+//! `stamp affected --base REV`: the targets whose rendered output differs
+//! between REV and the working tree, and the approval tier the change needs.
+//!
+//! Exact, not path-guessing: both sides are rendered in full and compared,
+//! so an archetype change lists every target whose bytes change, and a
+//! comment lists none.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::catalog::{Approval, ENVIRONMENTS_FILE, PROFILES_FILE, SIZES_FILE, STAMP_FILE};
+use crate::changes::{self, ObjectChanges, Status};
+use crate::cli::{Format, Settings};
+use crate::commands::{ERRORS, OK};
+use crate::compile::{Cache, Compiled, TargetSummary, compile};
+use crate::fingerprint::StatCache;
+use crate::load::Sources;
+use crate::report;
+
+#[derive(Serialize)]
+struct AffectedTarget {
+    service: String,
+    env: String,
+    region: String,
+    cluster: String,
+    namespace: String,
+    status: Status,
+    tier: &'static str,
+    reasons: Vec<String>,
+    objects: ObjectChanges,
+}
+
+pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
+    let old_sources = match Sources::from_git(&settings.root, base) {
+        Ok(sources) => sources,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ERRORS;
+        }
+    };
+    let new_sources = match Sources::from_dir(&settings.root) {
+        Ok(sources) => sources,
+        Err(e) => {
+            eprintln!("error: cannot read the repo: {e}");
+            return ERRORS;
+        }
+    };
+    let platform_files = changed_platform_files(&old_sources, &new_sources);
+    let render = |sources: Sources, side: &str| -> Result<Compiled, i32> {
+        let compiled = compile(&settings.root, sources, Cache::Ignore, &StatCache::default(), None);
+        if !compiled.diags.is_empty() {
+            report::diagnostics(settings, &compiled.sources, &compiled.diags);
+            eprintln!("error: the catalog at {side} has errors, so its output cannot be compared");
+            return Err(ERRORS);
+        }
+        Ok(compiled)
+    };
+    let old = match render(old_sources, &format!("`{base}`")) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
+    };
+    let new = match render(new_sources, "the working tree") {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
+    };
+    let changes = changes::compare(&old.plan.files, &new.plan.files);
+
+    let index = |compiled: &Compiled| -> BTreeMap<String, TargetSummary> {
+        compiled.summaries.iter().map(|t| (t.id(), t.clone())).collect()
+    };
+    let (before, after) = (index(&old), index(&new));
+    let largest = new.largest_size.clone();
+    let mut targets = Vec::new();
+    for change in &changes.targets {
+        let id = change.id();
+        let (Some(summary), previous) = (after.get(&id).or_else(|| before.get(&id)), before.get(&id)) else {
+            continue;
+        };
+        let (tier, reasons) = target_tier(summary, previous, change.status, largest.as_deref(), &platform_files);
+        targets.push(AffectedTarget {
+            service: summary.service.clone(),
+            env: summary.env.clone(),
+            region: summary.region.clone(),
+            cluster: summary.cluster.clone(),
+            namespace: summary.namespace.clone(),
+            status: change.status,
+            tier: tier.as_str(),
+            reasons,
+            objects: change.objects.clone(),
+        });
+    }
+    let (tier, reasons) = change_tier(&targets, &platform_files);
+
+    let text = match settings.format {
+        Format::Text => text_report(&targets, tier, &reasons),
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(&json!({
+                "base": base,
+                "tier": tier.as_str(),
+                "reasons": reasons,
+                "targets": targets,
+            }))
+            .expect("JSON serializes");
+            text.push('\n');
+            text
+        }
+        Format::GithubMatrix => {
+            eprintln!("approval tier: {} ({})", tier.as_str(), reasons.join("; "));
+            matrices(&targets, max_jobs)
+        }
+    };
+    print!("{text}");
+    OK
+}
+
+/// Platform-owned inputs (SPEC §3) that differ between the two sides.
+fn changed_platform_files(old: &Sources, new: &Sources) -> Vec<String> {
+    let owned = |path: &str| {
+        [STAMP_FILE, PROFILES_FILE, SIZES_FILE, ENVIRONMENTS_FILE].contains(&path)
+            || path.starts_with("archetypes/")
+            || path.starts_with("components/")
+    };
+    let mut paths: Vec<&str> = old
+        .iter()
+        .chain(new.iter())
+        .map(|(p, _)| p)
+        .filter(|p| owned(p))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter(|p| old.get(p) != new.get(p))
+        .map(String::from)
+        .collect()
+}
+
+fn target_tier(
+    target: &TargetSummary,
+    previous: Option<&TargetSummary>,
+    status: Status,
+    largest: Option<&str>,
+    platform_files: &[String],
+) -> (Approval, Vec<String>) {
+    let mut tier = target.approval;
+    let mut reasons = vec![format!("environment `{}` is {}", target.env, target.approval.as_str())];
+    if status != Status::Removed {
+        if let Some(previous) = previous {
+            let enabled: Vec<&String> = target
+                .components
+                .iter()
+                .filter(|c| !previous.components.contains(c))
+                .collect();
+            if !enabled.is_empty() {
+                tier = Approval::Manual;
+                let names: Vec<String> = enabled.iter().map(|c| format!("`{c}`")).collect();
+                reasons.push(format!("enables component {}", names.join(", ")));
+            }
+        }
+        let was_largest = previous.is_some_and(|p| Some(p.size.as_str()) == largest);
+        if Some(target.size.as_str()) == largest && !was_largest {
+            tier = Approval::Manual;
+            reasons.push(format!("moves to the largest size `{}`", target.size));
+        }
+    }
+    if !platform_files.is_empty() {
+        tier = Approval::Manual;
+        reasons.push("platform-owned files changed".into());
+    }
+    (tier, reasons)
+}
+
+/// The highest tier of the targets, raised to manual by platform-owned files.
+fn change_tier(targets: &[AffectedTarget], platform_files: &[String]) -> (Approval, Vec<String>) {
+    let mut tier = Approval::Auto;
+    let mut reasons = Vec::new();
+    let mut by_env: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for t in targets {
+        *by_env.entry((t.env.as_str(), "")).or_default() += 1;
+        let target_tier = match t.tier {
+            "manual" => Approval::Manual,
+            "fast-lane" => Approval::FastLane,
+            _ => Approval::Auto,
+        };
+        tier = tier.max(target_tier);
+        for reason in t
+            .reasons
+            .iter()
+            .filter(|r| !r.starts_with("environment ") && !r.starts_with("platform-owned"))
+        {
+            let line = format!("{}: {reason}", format_args!("{}/{}/{}", t.service, t.env, t.region));
+            reasons.push(line);
+        }
+    }
+    let per_env = by_env.into_iter().map(|((env, _), count)| {
+        let approval = targets
+            .iter()
+            .find(|t| t.env == env)
+            .map(|t| t.reasons[0].clone())
+            .unwrap_or_default();
+        format!("{approval} ({count} target{})", if count == 1 { "" } else { "s" })
+    });
+    reasons = per_env.chain(reasons).collect();
+    for file in platform_files {
+        tier = Approval::Manual;
+        reasons.push(format!("platform-owned file changed: {file}"));
+    }
+    if targets.is_empty() && platform_files.is_empty() {
+        reasons.push("no target's output changes".into());
+    }
+    (tier, reasons)
+}
+
+fn text_report(targets: &[AffectedTarget], tier: Approval, reasons: &[String]) -> String {
+    let mut out = format!("approval tier: {}\n", tier.as_str());
+    for reason in reasons {
+        out.push_str(&format!("  - {reason}\n"));
+    }
+    if targets.is_empty() {
+        out.push_str("\nno targets affected\n");
+        return out;
+    }
+    let ids: Vec<String> = targets
+        .iter()
+        .map(|t| format!("{}/{}/{}", t.service, t.env, t.region))
+        .collect();
+    let width = ids.iter().map(String::len).max().unwrap_or(0).max("TARGET".len());
+    out.push_str(&format!(
+        "\n{:width$}  {:7}  {:9}  OBJECTS\n",
+        "TARGET", "STATUS", "TIER"
+    ));
+    for (t, id) in targets.iter().zip(&ids) {
+        let o = &t.objects;
+        out.push_str(&format!(
+            "{id:width$}  {:7}  {:9}  +{} ~{} -{}\n",
+            t.status.as_str(),
+            t.tier,
+            o.added.len(),
+            o.changed.len(),
+            o.removed.len()
+        ));
+    }
+    out.push_str(&format!("\n{} targets affected\n", targets.len()));
+    out
+}
+
+/// GitHub allows 256 jobs per matrix: one matrix per line, a service's
+/// targets never split across two unless it alone has more than `max_jobs`.
+fn matrices(targets: &[AffectedTarget], max_jobs: usize) -> String {
+    let max_jobs = max_jobs.max(1);
+    let mut by_service: BTreeMap<&str, Vec<&AffectedTarget>> = BTreeMap::new();
+    for t in targets {
+        by_service.entry(&t.service).or_default().push(t);
+    }
+    let mut matrices: Vec<Vec<&AffectedTarget>> = vec![Vec::new()];
+    for (_, group) in by_service {
+        for chunk in group.chunks(max_jobs) {
+            if matrices.last().is_some_and(|m| m.len() + chunk.len() > max_jobs) {
+                matrices.push(Vec::new());
+            }
+            matrices.last_mut().expect("never empty").extend(chunk);
+        }
+    }
+    let mut out = String::new();
+    for matrix in matrices {
+        let include: Vec<_> = matrix
+            .iter()
+            .map(|t| {
+                json!({
+                    "service": t.service,
+                    "env": t.env,
+                    "region": t.region,
+                    "cluster": t.cluster,
+                    "namespace": t.namespace,
+                    "tier": t.tier,
+                })
+            })
+            .collect();
+        out.push_str(&serde_json::to_string(&json!({ "include": include })).expect("JSON serializes"));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,214 @@
+//! `stamp affected --base REV` on real git repositories.
+
+use serde_json::Value;
+
+use crate::test::Test;
+
+/// The basic fixture, built and committed, then `change` applied and committed.
+fn changed(change: impl Fn(&Test)) -> Test {
+    let test = Test::fixture("basic");
+    test.expect(&["build"], 0);
+    test.commit("base");
+    change(&test);
+    test.expect(&["build"], 0);
+    test.commit("change");
+    test
+}
+
+fn affected(test: &Test) -> Value {
+    let out = test.expect(&["affected", "--base", "HEAD~1", "--format", "json"], 0);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}/{}/{} {}",
+                t["service"].as_str().unwrap(),
+                t["env"].as_str().unwrap(),
+                t["region"].as_str().unwrap(),
+                t["status"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn edit(test: &Test, path: &str, from: &str, to: &str) {
+    let text = test.read(path);
+    assert!(text.contains(from), "{path} lacks {from:?}");
+    test.write(path, &text.replacen(from, to, 1));
+}
+
+#[test]
+fn archetype_change_lists_every_target_using_it_and_no_other() {
+    let test = changed(|t| {
+        edit(
+            t,
+            "archetypes/worker/deployment.yaml.j2",
+            "revisionHistoryLimit: 5",
+            "revisionHistoryLimit: 7",
+        )
+    });
+    let report = affected(&test);
+    assert_eq!(ids(&report), vec!["jobs/dev/eu changed", "jobs/prod/us changed"]);
+    assert_eq!(report["tier"], "manual");
+    assert!(
+        report["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "platform-owned file changed: archetypes/worker/deployment.yaml.j2")
+    );
+    let text = test.expect(&["affected", "--base", "HEAD~1"], 0);
+    insta::assert_snapshot!("affected_archetype_text", text.stdout);
+}
+
+#[test]
+fn prod_override_lists_only_that_services_prod_targets_as_manual() {
+    let test = changed(|t| {
+        edit(
+            t,
+            "catalog/services/web.yaml",
+            "image: { tag: \"0.9.0\" }",
+            "image: { tag: \"0.9.1\" }",
+        )
+    });
+    let report = affected(&test);
+    assert_eq!(ids(&report), vec!["web/prod/eu changed", "web/prod/us changed"]);
+    assert_eq!(report["tier"], "manual");
+    assert!(
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["tier"] == "manual")
+    );
+}
+
+#[test]
+fn int_only_change_is_auto() {
+    let test = changed(|t| {
+        edit(
+            t,
+            "catalog/services/jobs.yaml",
+            "overrides:\n  prod:",
+            "overrides:\n  dev:\n    replicas: 1\n  prod:",
+        );
+    });
+    let report = affected(&test);
+    assert_eq!(ids(&report), vec!["jobs/dev/eu changed"]);
+    assert_eq!(report["tier"], "auto");
+}
+
+#[test]
+fn new_service_is_added_and_deleted_one_removed() {
+    let test = changed(|t| {
+        let api2 = "name: api2\nprofile: worker\nsize: small\nenvironments: [dev]\nimage: { repository: ghcr.io/example/api2, tag: \"1.0.0\" }\nowners: { team: team-b }\n";
+        t.write("catalog/services/api2.yaml", api2);
+        t.remove("catalog/services/report.yaml");
+    });
+    let report = affected(&test);
+    assert_eq!(
+        ids(&report),
+        vec!["api2/dev/eu added", "report/prod/eu removed", "report/prod/us removed"]
+    );
+    assert_eq!(report["tier"], "manual", "removing prod targets needs prod's approval");
+}
+
+#[test]
+fn comment_only_change_lists_nothing() {
+    let test = changed(|t| {
+        edit(
+            t,
+            "catalog/services/web.yaml",
+            "name: web",
+            "# the storefront\nname: web",
+        )
+    });
+    let report = affected(&test);
+    assert_eq!(ids(&report), Vec::<String>::new());
+    assert_eq!(report["tier"], "auto");
+    let matrix = test.expect(&["affected", "--base", "HEAD~1", "--format", "github-matrix"], 0);
+    assert_eq!(matrix.stdout, "{\"include\":[]}\n");
+}
+
+#[test]
+fn enabling_a_component_or_the_largest_size_raises_to_manual() {
+    let test = changed(|t| {
+        edit(
+            t,
+            "catalog/services/jobs.yaml",
+            "overrides:\n  prod:",
+            "overrides:\n  dev:\n    size: large\n    components: [hpa]\n  prod:",
+        );
+    });
+    let report = affected(&test);
+    let target = &report["targets"][0];
+    assert_eq!(target["env"], "dev");
+    assert_eq!(target["tier"], "manual");
+    let reasons: Vec<&str> = target["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"enables component `hpa`"), "{reasons:?}");
+    assert!(reasons.contains(&"moves to the largest size `large`"), "{reasons:?}");
+}
+
+#[test]
+fn six_hundred_targets_come_as_three_matrices_of_at_most_256() {
+    let test = Test::fixture("basic");
+    test.commit("base");
+    let jobs = test.read("catalog/services/jobs.yaml");
+    // 200 services x 3 targets (dev/eu, prod/eu, prod/us) = 600 targets.
+    for i in 0..200 {
+        let text = jobs
+            .replace("name: jobs", &format!("name: svc-{i:03}"))
+            .replace("    regions: [us]\n", "");
+        test.write(&format!("catalog/services/svc-{i:03}.yaml"), &text);
+    }
+    let out = test.expect(&["affected", "--base", "HEAD", "--format", "github-matrix"], 0);
+    let matrices: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(matrices.len(), 3);
+    let sizes: Vec<usize> = matrices
+        .iter()
+        .map(|m| m["include"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 600);
+    assert!(sizes.iter().all(|&n| n <= 256), "{sizes:?}");
+    // A service's targets stay in one matrix.
+    for m in &matrices {
+        for entry in m["include"].as_array().unwrap() {
+            let service = entry["service"].as_str().unwrap();
+            let here = m["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["service"] == service)
+                .count();
+            assert_eq!(here, 3, "{service} is split");
+            for key in ["env", "region", "cluster", "namespace"] {
+                assert!(entry[key].is_string());
+            }
+        }
+    }
+    let out = test.expect(
+        &[
+            "affected",
+            "--base",
+            "HEAD",
+            "--format",
+            "github-matrix",
+            "--max-jobs",
+            "100",
+        ],
+        0,
+    );
+    // 33 services (99 targets) fit in 100 jobs: 200 services need 7 matrices.
+    assert_eq!(out.stdout.lines().count(), 7);
+}

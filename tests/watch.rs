@@ -1,0 +1,110 @@
+//! `stamp watch` on a real repo: edits as editors make them, errors that
+//! never end the watch, a clean exit on Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use crate::test::Test;
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The next stdout line that contains `needle`.
+fn line_with(lines: &Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no line containing {needle:?}"),
+        }
+    }
+}
+
+#[test]
+fn watch_rebuilds_on_every_kind_of_save_and_stops_on_ctrl_c() {
+    let test = Test::fixture("basic");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stamp"))
+        .arg("-C")
+        .arg(test.path())
+        .arg("watch")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = line_with(&lines, "initial build");
+    assert!(first.contains("7 targets re-rendered"), "{first}");
+    // Let the watcher settle before the first edit.
+    std::thread::sleep(Duration::from_millis(300));
+
+    // An editor's save: write a temporary file, then rename it over the original.
+    let web = test.read("catalog/services/web.yaml").replace("\"1.0.0\"", "\"1.0.1\"");
+    test.write("catalog/services/.web.yaml.swp", &web);
+    std::fs::rename(
+        test.path().join("catalog/services/.web.yaml.swp"),
+        test.path().join("catalog/services/web.yaml"),
+    )
+    .unwrap();
+    let line = line_with(&lines, "catalog/services/web.yaml");
+    assert!(line.contains("1 targets re-rendered"), "{line}");
+    assert!(test.read("generated/web/dev/eu/manifests.yaml").contains("web:1.0.1"));
+
+    // A new service file.
+    test.write("catalog/services/extra.yaml", &web.replace("name: web", "name: extra"));
+    line_with(&lines, "catalog/services/extra.yaml");
+    wait_for("extra's output", || {
+        test.exists("generated/extra/prod/us/manifests.yaml")
+    });
+
+    // A broken save reports errors and keeps watching.
+    test.write("catalog/services/extra.yaml", "name: extra\nprofile: [\n");
+    let line = line_with(&lines, "catalog/services/extra.yaml");
+    assert!(line.contains("errors"), "{line}");
+    assert!(
+        test.exists("generated/extra/prod/us/manifests.yaml"),
+        "the last good output is kept"
+    );
+
+    // Deleting the service removes its output.
+    test.remove("catalog/services/extra.yaml");
+    line_with(&lines, "catalog/services/extra.yaml");
+    wait_for("extra's output to go", || !test.exists("generated/extra"));
+
+    // Ctrl-C.
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "watch did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    test.expect(&["check"], 0);
+}
