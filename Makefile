@@ -20,3 +20,13 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Targets whose output differs from BASE, with the approval tier.
+BASE ?= HEAD~1
+.PHONY: affected hooks
+affected:
+	$(STAMP) affected --base $(BASE)
+
+# Installs this repository's pre-commit hooks (needs `pip install pre-commit`).
+hooks:
+	pre-commit install
