@@ -18,14 +18,17 @@ cargo build --release --quiet
 STAMP=$PWD/target/release/stamp
 SYNTH=$PWD/target/release/examples/synth
 
-# Empties generated/ and lets the disk settle before a cold run.
+# Empties generated/ and lets the disk settle before a cold run. Old trees
+# are only deleted when the run is over: on this machine's disk (ext4,
+# online discard) a large rm -rf slows every write for seconds after.
 clear_output() {
   mkdir -p "$WORK/trash"
-  [ -d "$1/generated" ] && mv "$1/generated" "$WORK/trash/$(date +%s%N)"
-  rm -rf "$1/.github" "$WORK/trash"
+  if [ -d "$1/generated" ]; then mv "$1/generated" "$WORK/trash/$(date +%s%N)"; fi
+  if [ -d "$1/.github" ]; then mv "$1/.github" "$WORK/trash/$(date +%s%N)"; fi
   sync
   sleep 2
 }
+trap 'rm -rf "$WORK/trash"' EXIT
 now_ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
 # Median of the numbers on stdin.
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -42,9 +45,7 @@ for n in $SIZES; do
   kustomize_flag=""
   [ "$n" = 100 ] && kustomize_flag="--kustomize"
   "$SYNTH" --services "$n" --out "$repo" $kustomize_flag >/dev/null
-  # Cold: nothing under generated/, no cache. The old tree is moved aside and
-  # deleted between runs, never just before one: on this machine's disk
-  # (ext4, online discard) a large rm -rf slows every write for seconds after.
+  # Cold: nothing under generated/, no cache.
   cold=$(for _ in 1 2 3; do clear_output "$repo"; timed "$STAMP" -C "$repo" build; done | median)
   summary=$("$STAMP" -C "$repo" build --no-cache 2>&1 | tail -1)
   targets=$(echo "$summary" | sed -E 's/built ([0-9]+) targets.*/\1/')

@@ -74,7 +74,10 @@ pub enum Command {
     /// Build, then rebuild on every change to the inputs until Ctrl-C
     Watch,
     /// Validate every object under `generated/` against the Kubernetes schema
-    Validate,
+    Validate {
+        /// Only the targets under these paths, e.g. `generated/web/prod/eu`
+        paths: Vec<String>,
+    },
     /// Print a target's resolved values and where each was set
     Explain {
         service: String,

@@ -275,6 +275,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
 
 /// ApplicationSets and CODEOWNERS; each is kept as it is when its inputs are broken.
 fn emit_shared(root: &Path, catalog: &Catalog, plan: &mut Plan, diags: &mut Vec<Diagnostic>) {
+    plan.files.insert(emit::GITIGNORE_PATH.into(), emit::GITIGNORE.into());
     let repo_url = catalog.settings.repo_url.clone().or_else(|| origin_url(root));
     match (&repo_url, catalog.settings_broken || catalog.environments.file_broken) {
         (_, true) => {

@@ -72,7 +72,7 @@ pub fn run() -> i32 {
     match cli.command {
         Command::Build { no_cache, shard } => commands::build::run(&settings, cache(no_cache), shard),
         Command::Check { no_cache, shard } => commands::check::run(&settings, cache(no_cache), shard),
-        Command::Validate => commands::validate::run(&settings),
+        Command::Validate { paths } => commands::validate::run(&settings, &paths),
         Command::Watch => commands::watch::run(&settings),
         Command::Affected { base, max_jobs } => commands::affected::run(&settings, &base, max_jobs),
         Command::Diff { base, stat } => commands::diff::run(&settings, base.as_deref(), stat),

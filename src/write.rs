@@ -295,8 +295,9 @@ pub fn remove_temp_files(root: &Path) {
             }
         }
     }
+    // Files written outside `apply` (CODEOWNERS, the stat cache) stage at
+    // the top of their folder.
     walk(&root.join(".github"), 3);
-    if root.join(WRITING_MARKER).exists() {
-        walk(&root.join("generated"), 0);
-    }
+    let deep = root.join(WRITING_MARKER).exists();
+    walk(&root.join("generated"), if deep { 0 } else { 3 });
 }

@@ -59,3 +59,20 @@ fn validate_accepts_built_output_and_names_the_broken_line() {
     let out = test.expect(&["validate"], 2);
     insta::assert_snapshot!("validate_unknown_field", out.stderr);
 }
+
+#[test]
+fn validate_takes_target_paths() {
+    let test = Test::fixture("basic");
+    test.expect(&["build"], 0);
+    let path = "generated/jobs/dev/eu/manifests.yaml";
+    test.write(path, &test.read(path).replace("      containers:", "      containres:"));
+    let out = test.expect(&["validate", "generated/web/prod/"], 0);
+    assert!(out.stderr.contains("validated 18 objects in 2 files"), "{}", out.stderr);
+    test.expect(&["validate", "generated/jobs/dev/eu"], 2);
+    let out = test.expect(&["validate", "generated/nope"], 2);
+    assert!(
+        out.stderr.contains("no `manifests.yaml` under generated/nope"),
+        "{}",
+        out.stderr
+    );
+}

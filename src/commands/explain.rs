@@ -143,6 +143,7 @@ fn text(explained: &[Explained]) -> String {
             .iter()
             .map(|e| match &e.value {
                 Value::String(s) => s.clone(),
+                Value::Null if e.key == "replicas" => "unset (the hpa component scales it)".to_string(),
                 Value::Null => "-".to_string(),
                 other => other.to_string(),
             })

@@ -10,11 +10,27 @@ use crate::render::find_field_line;
 use crate::report;
 
 /// Re-validates the committed output, whoever wrote it.
-pub fn run(settings: &Settings) -> i32 {
+pub fn run(settings: &Settings, only: &[String]) -> i32 {
     let mut diags = Vec::new();
     let mut files = 0;
     let mut objects = 0;
-    for path in manifest_files(&settings.root) {
+    // Paths may be given relative to the repo root, with or without a trailing `/`.
+    let wanted = |path: &str| {
+        only.is_empty()
+            || only.iter().any(|prefix| {
+                let prefix = prefix.trim_end_matches('/');
+                path == prefix || path.starts_with(&format!("{prefix}/"))
+            })
+    };
+    let selected: Vec<String> = manifest_files(&settings.root)
+        .into_iter()
+        .filter(|p| wanted(p))
+        .collect();
+    if selected.is_empty() && !only.is_empty() {
+        eprintln!("error: no `manifests.yaml` under {}", only.join(", "));
+        return ERRORS;
+    }
+    for path in selected {
         files += 1;
         let Ok(text) = std::fs::read_to_string(settings.root.join(&path)) else {
             diags.push(Diagnostic::new(&path, Pos::START, "cannot read the file"));
