@@ -1,7 +1,7 @@
 //! The pipeline from sources to a write plan: load → resolve → render →
 //! validate → emit. `build`, `check` and `diff` all start here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -13,6 +13,7 @@ use crate::emit::{self, MANIFESTS_FILE, TARGET_FILE, argocd, codeowners};
 use crate::fingerprint::{self, Fingerprint, Freshness, StatCache};
 use crate::load::Sources;
 use crate::render::render_target;
+use crate::resolve::Target;
 use crate::write::Plan;
 use crate::{resolve, timings};
 
@@ -32,10 +33,6 @@ pub struct Compiled {
     pub fresh: Vec<(String, blake3::Hash)>,
     /// Services to record in the stat cache: name, key, target folders.
     pub fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
-    /// What `affected` needs of each resolved target.
-    pub summaries: Vec<TargetSummary>,
-    /// The size with the most memory (then CPU) in sizes.yaml.
-    pub largest_size: Option<String>,
 }
 
 /// A resolved target's identity and the facts approval tiers look at.
@@ -52,6 +49,19 @@ pub struct TargetSummary {
 }
 
 impl TargetSummary {
+    fn of(t: &Target) -> TargetSummary {
+        TargetSummary {
+            service: t.service.clone(),
+            env: t.env.clone(),
+            region: t.region.clone(),
+            cluster: t.values.cluster.clone(),
+            namespace: t.values.namespace.clone(),
+            approval: t.approval,
+            size: t.values.size.clone(),
+            components: t.components.clone(),
+        }
+    }
+
     pub fn id(&self) -> String {
         format!("{}/{}/{}", self.service, self.env, self.region)
     }
@@ -220,35 +230,6 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
             fresh_services.push((name.to_string(), key_of(service), dirs));
         }
     }
-    let summaries = resolved
-        .targets
-        .iter()
-        .map(|t| TargetSummary {
-            service: t.service.clone(),
-            env: t.env.clone(),
-            region: t.region.clone(),
-            cluster: t.values.cluster.clone(),
-            namespace: t.values.namespace.clone(),
-            approval: t.approval,
-            size: t.values.size.clone(),
-            components: t.components.clone(),
-        })
-        .collect();
-    let largest_size = catalog
-        .sizes
-        .items
-        .iter()
-        .max_by(|a, b| {
-            let limit = |s: &catalog::Size, q: fn(&catalog::Resources) -> &Option<catalog::reader::Spanned<String>>| {
-                q(&s.limits)
-                    .as_ref()
-                    .and_then(|v| catalog::parse_quantity(&v.value).ok())
-                    .unwrap_or(0.0)
-            };
-            let key = |s: &catalog::Size| (limit(s, |r| &r.memory), limit(s, |r| &r.cpu));
-            key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
-        })
-        .map(|s| s.name.value.clone());
     let stage = timings::stage("shared");
     if shard.is_none_or(|s| s.owns_shared_files()) {
         emit_shared(root, &catalog, &mut plan, &mut diags);
@@ -268,8 +249,90 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         objects,
         fresh,
         fresh_services,
-        summaries,
-        largest_size,
+    }
+}
+
+/// The size with the most memory, then CPU, in its limits.
+fn largest_size(catalog: &Catalog) -> Option<String> {
+    let limit = |quantity: &Option<catalog::reader::Spanned<String>>| {
+        quantity
+            .as_ref()
+            .and_then(|v| catalog::parse_quantity(&v.value).ok())
+            .unwrap_or(0.0)
+    };
+    let key = |s: &catalog::Size| (limit(&s.limits.memory), limit(&s.limits.cpu));
+    catalog
+        .sizes
+        .items
+        .iter()
+        .max_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|s| s.name.value.clone())
+}
+
+/// Every target resolved, nothing rendered yet: what `affected` compares by
+/// fingerprint before rendering only the targets whose inputs differ.
+pub struct Resolution {
+    pub sources: Sources,
+    blueprints: blueprint::Blueprints,
+    pub targets: Vec<Target>,
+    /// Each target's fingerprint inputs, in `targets` order.
+    pub inputs: Vec<blake3::Hash>,
+    pub diags: Vec<Diagnostic>,
+    /// The size with the most memory (then CPU) in sizes.yaml.
+    pub largest_size: Option<String>,
+}
+
+pub fn resolve_all(sources: Sources) -> Resolution {
+    let (catalog, mut diags) = catalog::parse(&sources);
+    let (blueprints, blueprint_diags) = blueprint::parse(&sources);
+    diags.extend(blueprint_diags);
+    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &|_| false);
+    diags.extend(resolve_diags);
+    let inputs = resolved
+        .targets
+        .par_iter()
+        .map(|t| fingerprint::inputs(t, &blueprints))
+        .collect();
+    Resolution {
+        largest_size: largest_size(&catalog),
+        sources,
+        blueprints,
+        targets: resolved.targets,
+        inputs,
+        diags,
+    }
+}
+
+impl Resolution {
+    pub fn summaries(&self) -> Vec<TargetSummary> {
+        self.targets.iter().map(TargetSummary::of).collect()
+    }
+
+    /// The manifests and parameter files of the targets `wanted` picks.
+    pub fn render(&self, wanted: &(dyn Fn(&Target) -> bool + Sync)) -> (BTreeMap<String, String>, Vec<Diagnostic>) {
+        let rendered: Vec<_> = self
+            .targets
+            .par_iter()
+            .filter(|t| wanted(t))
+            .map(|target| {
+                render_target(&self.blueprints, &self.sources, target).map(|objects| {
+                    let dir = target.dir();
+                    [
+                        (format!("{dir}/{MANIFESTS_FILE}"), emit::manifests(target, &objects)),
+                        (format!("{dir}/{TARGET_FILE}"), emit::target_params(target)),
+                    ]
+                })
+            })
+            .collect();
+        let mut files = BTreeMap::new();
+        let mut diags = Vec::new();
+        for result in rendered {
+            match result {
+                Ok(pair) => files.extend(pair),
+                Err(mut d) => diags.append(&mut d),
+            }
+        }
+        (files, diags)
     }
 }
 

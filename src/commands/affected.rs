@@ -1,11 +1,12 @@
 //! `stamp affected --base REV`: the targets whose rendered output differs
 //! between REV and the working tree, and the approval tier the change needs.
 //!
-//! Exact, not path-guessing: both sides are rendered in full and compared,
-//! so an archetype change lists every target whose bytes change, and a
-//! comment lists none.
+//! Exact, not path-guessing: both sides are resolved in full, every target
+//! whose fingerprint inputs differ is rendered on both sides, and the bytes
+//! are compared, so an archetype change lists every target whose bytes
+//! change, and a comment lists none.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::json;
@@ -14,8 +15,7 @@ use crate::catalog::{Approval, ENVIRONMENTS_FILE, PROFILES_FILE, SIZES_FILE, STA
 use crate::changes::{self, ObjectChanges, Status};
 use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
-use crate::compile::{Cache, Compiled, TargetSummary, compile};
-use crate::fingerprint::StatCache;
+use crate::compile::{Resolution, TargetSummary, resolve_all};
 use crate::load::Sources;
 use crate::report;
 
@@ -48,27 +48,46 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
         }
     };
     let platform_files = changed_platform_files(&old_sources, &new_sources);
-    let render = |sources: Sources, side: &str| -> Result<Compiled, i32> {
-        let compiled = compile(&settings.root, sources, Cache::Ignore, &StatCache::default(), None);
-        if !compiled.diags.is_empty() {
-            report::diagnostics(settings, &compiled.sources, &compiled.diags);
+    let resolve = |sources: Sources, side: &str| -> Result<Resolution, i32> {
+        let resolution = resolve_all(sources);
+        if !resolution.diags.is_empty() {
+            report::diagnostics(settings, &resolution.sources, &resolution.diags);
             eprintln!("error: the catalog at {side} has errors, so its output cannot be compared");
             return Err(ERRORS);
         }
-        Ok(compiled)
+        Ok(resolution)
     };
-    let old = match render(old_sources, &format!("`{base}`")) {
-        Ok(compiled) => compiled,
+    let old = match resolve(old_sources, &format!("`{base}`")) {
+        Ok(resolution) => resolution,
         Err(code) => return code,
     };
-    let new = match render(new_sources, "the working tree") {
-        Ok(compiled) => compiled,
+    let new = match resolve(new_sources, "the working tree") {
+        Ok(resolution) => resolution,
         Err(code) => return code,
     };
-    let changes = changes::compare(&old.plan.files, &new.plan.files);
+    // Output is a pure function of a target's fingerprint inputs: only
+    // targets whose inputs differ (or exist on one side) need rendering.
+    let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
+        r.targets.iter().zip(&r.inputs).map(|(t, h)| (t.id(), *h)).collect()
+    };
+    let (old_inputs, new_inputs) = (inputs_of(&old), inputs_of(&new));
+    let differs = |id: &str| old_inputs.get(id) != new_inputs.get(id);
+    let (old_files, old_diags) = old.render(&|t| differs(&t.id()));
+    let (new_files, new_diags) = new.render(&|t| differs(&t.id()));
+    for (diags, r, side) in [
+        (old_diags, &old, format!("`{base}`")),
+        (new_diags, &new, "the working tree".to_string()),
+    ] {
+        if !diags.is_empty() {
+            report::diagnostics(settings, &r.sources, &diags);
+            eprintln!("error: a target at {side} does not render, so its output cannot be compared");
+            return ERRORS;
+        }
+    }
+    let changes = changes::compare(&old_files, &new_files);
 
-    let index = |compiled: &Compiled| -> BTreeMap<String, TargetSummary> {
-        compiled.summaries.iter().map(|t| (t.id(), t.clone())).collect()
+    let index = |r: &Resolution| -> BTreeMap<String, TargetSummary> {
+        r.summaries().into_iter().map(|t| (t.id(), t)).collect()
     };
     let (before, after) = (index(&old), index(&new));
     let largest = new.largest_size.clone();
