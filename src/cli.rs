@@ -87,30 +87,34 @@ pub enum Command {
         region: Option<String>,
     },
     /// Write a new service file that passes the catalog checks
-    New {
-        /// The service name (a DNS-1123 label)
-        service: String,
-        #[arg(long)]
-        profile: String,
-        #[arg(long)]
-        size: String,
-        #[arg(long)]
-        team: String,
-        /// An environment to deploy to; repeat for several [default: all]
-        #[arg(long = "env", value_name = "ENV")]
-        envs: Vec<String>,
-        /// The image as `repository:tag` [default: the catalog's usual registry, tag 0.1.0]
-        #[arg(long)]
-        image: Option<String>,
-        /// Cron schedule, for profiles whose archetype needs one
-        #[arg(long)]
-        schedule: Option<String>,
-    },
+    New(NewArgs),
     /// Scaffold a new platform repo with the built-ins and an example catalog
     Init {
         /// Where to create it [default: the current directory]
         dir: Option<PathBuf>,
     },
+}
+
+/// `stamp new`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The service name (a DNS-1123 label)
+    pub service: String,
+    #[arg(long)]
+    pub profile: String,
+    #[arg(long)]
+    pub size: String,
+    #[arg(long)]
+    pub team: String,
+    /// An environment to deploy to; repeat for several [default: all]
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<String>,
+    /// The image as `repository:tag` [default: the catalog's usual registry, tag 0.1.0]
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Cron schedule, for profiles whose archetype needs one
+    #[arg(long)]
+    pub schedule: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -79,26 +79,7 @@ pub fn run() -> i32 {
         Command::Explain { service, env, region } => {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
         }
-        Command::New {
-            service,
-            profile,
-            size,
-            team,
-            envs,
-            image,
-            schedule,
-        } => commands::new::run(
-            &settings,
-            &commands::new::NewService {
-                name: service,
-                profile,
-                size,
-                team,
-                envs,
-                image,
-                schedule,
-            },
-        ),
+        Command::New(args) => commands::new::run(&settings, &args),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

@@ -5,23 +5,13 @@ use std::collections::BTreeMap;
 use crate::blueprint;
 use crate::catalog::reader::dns_label_problem;
 use crate::catalog::{self, Lookup, SERVICES_DIR, Table};
-use crate::cli::Settings;
+use crate::cli::{NewArgs, Settings};
 use crate::commands::{ERRORS, OK};
 use crate::diagnostic::did_you_mean;
 use crate::load::Sources;
 use crate::{report, resolve, write};
 
-pub struct NewService {
-    pub name: String,
-    pub profile: String,
-    pub size: String,
-    pub team: String,
-    pub envs: Vec<String>,
-    pub image: Option<String>,
-    pub schedule: Option<String>,
-}
-
-pub fn run(settings: &Settings, new: &NewService) -> i32 {
+pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
     let sources = match Sources::from_dir(&settings.root) {
         Ok(sources) => sources,
         Err(e) => {
@@ -29,7 +19,7 @@ pub fn run(settings: &Settings, new: &NewService) -> i32 {
             return ERRORS;
         }
     };
-    let path = format!("{SERVICES_DIR}{}.yaml", new.name);
+    let path = format!("{SERVICES_DIR}{}.yaml", new.service);
     match compose(&sources, new) {
         Err(problems) => {
             for problem in problems {
@@ -76,14 +66,14 @@ fn check<T>(table: &Table<T>, flag: &str, name: &str, problems: &mut Vec<String>
     }
 }
 
-fn compose(sources: &Sources, new: &NewService) -> Result<String, Vec<String>> {
+fn compose(sources: &Sources, new: &NewArgs) -> Result<String, Vec<String>> {
     let (catalog, _) = catalog::parse(sources);
     let (blueprints, _) = blueprint::parse(sources);
     let mut problems = Vec::new();
-    if let Some(problem) = dns_label_problem(&new.name) {
+    if let Some(problem) = dns_label_problem(&new.service) {
         problems.push(format!(
             "service name `{}` is not a DNS-1123 label: {problem}",
-            new.name
+            new.service
         ));
     }
     check(&catalog.profiles, "--profile", &new.profile, &mut problems);
@@ -111,7 +101,7 @@ fn compose(sources: &Sources, new: &NewService) -> Result<String, Vec<String>> {
             None => return Err(vec![format!("--image `{image}` needs a tag: `repository:tag`")]),
         },
         None => (
-            format!("{}/{}", registry_prefix(&catalog), new.name),
+            format!("{}/{}", registry_prefix(&catalog), new.service),
             "0.1.0".to_string(),
         ),
     };
@@ -122,7 +112,7 @@ fn compose(sources: &Sources, new: &NewService) -> Result<String, Vec<String>> {
         .is_some_and(|a| a.requires("schedule"));
     let mut text = format!(
         "name: {}\nprofile: {}\nsize: {}\nenvironments: [{}]\nimage:\n  repository: {repository}\n  tag: {}\n",
-        new.name,
+        new.service,
         new.profile,
         new.size,
         envs.join(", "),
