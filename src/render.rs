@@ -92,7 +92,7 @@ pub fn render_target(
         };
         for document in documents {
             let value = node_to_json(&document);
-            match decorate(value, target, template, sources) {
+            match decorate(value, target, template) {
                 Ok(object) => objects.push(object),
                 Err(d) => diags.push(d),
             }
@@ -168,7 +168,7 @@ pub fn find_field_line(source: &str, path: &str) -> Pos {
 
 /// Adds the labels, namespace and sync wave every object carries, with
 /// metadata keys in a fixed order.
-fn decorate(value: Value, target: &Target, template: &str, _sources: &Sources) -> Result<Object, Diagnostic> {
+fn decorate(value: Value, target: &Target, template: &str) -> Result<Object, Diagnostic> {
     let error =
         |message: String| Diagnostic::new(template, Pos::START, format!("{message} (target `{}`)", target.id()));
     let Value::Object(mut object) = value else {

@@ -90,7 +90,8 @@ pub struct Size {
     pub autoscaling: Option<Autoscaling>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Approval {
     Auto,
     FastLane,

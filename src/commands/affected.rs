@@ -27,7 +27,9 @@ struct AffectedTarget {
     cluster: String,
     namespace: String,
     status: Status,
-    tier: &'static str,
+    tier: Approval,
+    #[serde(skip)]
+    env_approval: Approval,
     reasons: Vec<String>,
     objects: ObjectChanges,
 }
@@ -105,7 +107,8 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
             cluster: summary.cluster.clone(),
             namespace: summary.namespace.clone(),
             status: change.status,
-            tier: tier.as_str(),
+            tier,
+            env_approval: summary.approval,
             reasons,
             objects: change.objects.clone(),
         });
@@ -193,41 +196,38 @@ fn target_tier(
 
 /// The highest tier of the targets, raised to manual by platform-owned files.
 fn change_tier(targets: &[AffectedTarget], platform_files: &[String]) -> (Approval, Vec<String>) {
-    let mut tier = Approval::Auto;
-    let mut reasons = Vec::new();
-    let mut by_env: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut by_env: BTreeMap<&str, (Approval, usize)> = BTreeMap::new();
     for t in targets {
-        *by_env.entry((t.env.as_str(), "")).or_default() += 1;
-        let target_tier = match t.tier {
-            "manual" => Approval::Manual,
-            "fast-lane" => Approval::FastLane,
-            _ => Approval::Auto,
-        };
-        tier = tier.max(target_tier);
+        by_env.entry(&t.env).or_insert((t.env_approval, 0)).1 += 1;
+    }
+    let mut reasons: Vec<String> = by_env
+        .iter()
+        .map(|(env, (approval, count))| {
+            let plural = if *count == 1 { "" } else { "s" };
+            format!("environment `{env}` is {} ({count} target{plural})", approval.as_str())
+        })
+        .collect();
+    // Reasons particular to a target (a component enabled, the largest size).
+    for t in targets {
         for reason in t
             .reasons
             .iter()
             .filter(|r| !r.starts_with("environment ") && !r.starts_with("platform-owned"))
         {
-            let line = format!("{}: {reason}", format_args!("{}/{}/{}", t.service, t.env, t.region));
-            reasons.push(line);
+            reasons.push(format!("{}/{}/{}: {reason}", t.service, t.env, t.region));
         }
     }
-    let per_env = by_env.into_iter().map(|((env, _), count)| {
-        let approval = targets
+    reasons.extend(
+        platform_files
             .iter()
-            .find(|t| t.env == env)
-            .map(|t| t.reasons[0].clone())
-            .unwrap_or_default();
-        format!("{approval} ({count} target{})", if count == 1 { "" } else { "s" })
-    });
-    reasons = per_env.chain(reasons).collect();
-    for file in platform_files {
-        tier = Approval::Manual;
-        reasons.push(format!("platform-owned file changed: {file}"));
-    }
+            .map(|file| format!("platform-owned file changed: {file}")),
+    );
     if targets.is_empty() && platform_files.is_empty() {
         reasons.push("no target's output changes".into());
+    }
+    let mut tier = targets.iter().map(|t| t.tier).max().unwrap_or(Approval::Auto);
+    if !platform_files.is_empty() {
+        tier = Approval::Manual;
     }
     (tier, reasons)
 }
@@ -255,7 +255,7 @@ fn text_report(targets: &[AffectedTarget], tier: Approval, reasons: &[String]) -
         out.push_str(&format!(
             "{id:width$}  {:7}  {:9}  +{} ~{} -{}\n",
             t.status.as_str(),
-            t.tier,
+            t.tier.as_str(),
             o.added.len(),
             o.changed.len(),
             o.removed.len()
@@ -293,7 +293,7 @@ fn matrices(targets: &[AffectedTarget], max_jobs: usize) -> String {
                     "region": t.region,
                     "cluster": t.cluster,
                     "namespace": t.namespace,
-                    "tier": t.tier,
+                    "tier": t.tier.as_str(),
                 })
             })
             .collect();
