@@ -33,6 +33,8 @@ pub struct Compiled {
     pub fresh: Vec<(String, blake3::Hash)>,
     /// Services to record in the stat cache: name, key, target folders.
     pub fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
+    /// Every service the catalog has, readable or not.
+    pub service_names: std::collections::HashSet<String>,
 }
 
 /// A resolved target's identity and the facts approval tiers look at.
@@ -243,6 +245,12 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         diags,
         sources,
         services: catalog.services.len() + catalog.broken_services.len(),
+        service_names: catalog
+            .services
+            .iter()
+            .map(|s| s.name.value.clone())
+            .chain(catalog.broken_services.iter().cloned())
+            .collect(),
         targets: resolved.targets.len() + skipped_targets,
         rendered,
         failed_targets,

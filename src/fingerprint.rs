@@ -151,6 +151,13 @@ impl StatCache {
         self.entries.remove(dir);
     }
 
+    /// Drops entries of services no longer in the catalog; true if any was.
+    pub fn retain_services(&mut self, keep: impl Fn(&str) -> bool) -> bool {
+        let before = self.services.len();
+        self.services.retain(|name, _| keep(name));
+        self.services.len() != before
+    }
+
     pub fn record_service(&mut self, name: &str, key: blake3::Hash, dirs: Vec<String>) {
         self.services.insert(name.to_string(), (key, dirs));
     }

@@ -67,6 +67,23 @@ fn watch_rebuilds_on_every_kind_of_save_and_stops_on_ctrl_c() {
     assert!(line.contains("1 targets re-rendered"), "{line}");
     assert!(test.read("generated/web/dev/eu/manifests.yaml").contains("web:1.0.1"));
 
+    // Several files saved at once (a branch switch, a search-and-replace).
+    let jobs = test
+        .read("catalog/services/jobs.yaml")
+        .replace("\"2.1.0\"", "\"2.2.0\"");
+    let report = test
+        .read("catalog/services/report.yaml")
+        .replace("\"0.1.0\"", "\"0.2.0\"");
+    test.write("catalog/services/jobs.yaml", &jobs);
+    test.write("catalog/services/report.yaml", &report);
+    wait_for("both services' output", || {
+        test.read("generated/jobs/dev/eu/manifests.yaml").contains("jobs:2.2.0")
+            && test
+                .read("generated/report/prod/eu/manifests.yaml")
+                .contains("report:0.2.0")
+    });
+    line_with(&lines, "catalog/services/");
+
     // A new service file.
     test.write("catalog/services/extra.yaml", &web.replace("name: web", "name: extra"));
     line_with(&lines, "catalog/services/extra.yaml");

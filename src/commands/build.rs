@@ -75,7 +75,8 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
         }
     };
     // The files just written or verified need not be read again next time.
-    if !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty() {
+    let pruned = stat_cache.retain_services(|name| compiled.service_names.contains(name));
+    if pruned || !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty() {
         for (dir, inputs) in &compiled.fresh {
             stat_cache.record(&settings.root, dir, *inputs);
         }
