@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the real pre-commit tool with this repository's .pre-commit-hooks.yaml
 # against a fixture platform repo: the check hook fails on drift and passes
-# when up to date; the build hook repairs the drift. Needs target/release/stamp.
+# when up to date; the build hook repairs the drift. The -system hooks use
+# target/release/stamp; the language: rust hook is built by pre-commit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -39,5 +40,11 @@ git diff --quiet -- generated || { echo "stamp-build did not restore the file"; 
 echo "-- a catalog change without regenerating: stamp-check fails"
 sed -i 's/"2.1.0"/"2.2.0"/' catalog/services/jobs.yaml
 if hook stamp-check-system; then cat "$work/out"; echo "the hook passed on a stale catalog change"; exit 1; fi
+
+echo "-- the language: rust hook (pre-commit builds stamp with cargo, ~2 minutes)"
+git checkout -q -- catalog
+hook stamp-check || { cat "$work/out"; exit 1; }
+sed -i 's/maxReplicas: 10/maxReplicas: 99/' generated/web/prod/eu/manifests.yaml
+if hook stamp-check; then cat "$work/out"; echo "the rust hook passed on drift"; exit 1; fi
 
 echo "pre-commit hooks behave"
