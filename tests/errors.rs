@@ -161,3 +161,8 @@ fn not_a_repo_is_a_clear_error() {
     );
     assert!(!test.exists("generated"), "nothing is written outside a platform repo");
 }
+
+#[test]
+fn service_file_with_another_extension() {
+    broken("yml-extension", "catalog/services/reports.yml:1:1:");
+}

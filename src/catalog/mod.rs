@@ -264,6 +264,16 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
     let mut broken_services = BTreeSet::new();
     // Service files are independent: parse them on every core.
     let files: Vec<(&str, &str)> = sources.files_under(SERVICES_DIR).collect();
+    for (path, _) in files.iter().filter(|(path, _)| !path.ends_with(".yaml")) {
+        diags.push(
+            Diagnostic::new(
+                *path,
+                Pos::START,
+                "service files are named `<service>.yaml`; this file is not read",
+            )
+            .with_hint("rename it, or move it out of `catalog/services/`"),
+        );
+    }
     let parsed: Vec<_> = files
         .par_iter()
         .filter_map(|&(path, text)| {
