@@ -27,6 +27,12 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
     }
 }
 
+/// Writes data to stdout; a reader that went away (`stamp ... | head`) is not an error.
+pub fn stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// A progress or summary line, unless `-q`.
 pub fn status(settings: &Settings, line: &str) {
     if !settings.quiet {

@@ -133,7 +133,7 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
             matrices(&targets, max_jobs)
         }
     };
-    print!("{text}");
+    report::stdout(&text);
     OK
 }
 

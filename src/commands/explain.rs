@@ -72,11 +72,10 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
     }
     let explained: Vec<Explained> = targets.iter().map(|t| explain(t)).collect();
     match settings.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&explained).expect("JSON values serialize")
-        ),
-        Format::Text | Format::GithubMatrix => print!("{}", text(&explained)),
+        Format::Json => {
+            report::stdout(&(serde_json::to_string_pretty(&explained).expect("JSON values serialize") + "\n"))
+        }
+        Format::Text | Format::GithubMatrix => report::stdout(&text(&explained)),
     }
     OK
 }

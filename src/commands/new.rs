@@ -48,7 +48,7 @@ pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
                 eprintln!("error: cannot write `{path}`: {e}");
                 return ERRORS;
             }
-            print!("{text}");
+            report::stdout(&text);
             report::status(settings, &format!("wrote `{path}`; run `stamp build` to render it"));
             OK
         }

@@ -119,7 +119,7 @@ fn rebuild(settings: &Settings, what: &str) {
     match build::execute(settings, Cache::Use, None) {
         Ok(built) => {
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
-            println!("{what}: {}", line(&built));
+            report::stdout(&format!("{what}: {}\n", line(&built)));
         }
         Err(message) => eprintln!("{what}: error: {message}"),
     }
