@@ -60,6 +60,18 @@ impl Diagnostic {
         }
     }
 
+    /// The diagnostic for tools (`--format json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "file": self.file,
+            "line": self.pos.line,
+            "column": self.pos.col,
+            "message": self.message,
+            "hint": self.hint,
+            "targets": self.targets,
+        })
+    }
+
     /// Renders `error: file:line:col: message`, the source line with a caret,
     /// and the hint, the way compilers do.
     pub fn render(&self, source: Option<&str>, color: bool) -> String {

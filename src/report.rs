@@ -27,6 +27,17 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
     }
 }
 
+/// A command's result for tools (`--format json`): `fields` plus the merged
+/// diagnostics under `errors`, as one JSON object on stdout.
+pub fn json_result(mut fields: serde_json::Value, diags: &[Diagnostic]) {
+    let errors: Vec<serde_json::Value> = crate::diagnostic::merge(diags.to_vec())
+        .iter()
+        .map(Diagnostic::to_json)
+        .collect();
+    fields["errors"] = serde_json::Value::Array(errors);
+    stdout(&(serde_json::to_string_pretty(&fields).expect("JSON serializes") + "\n"));
+}
+
 /// Writes data to stdout; a reader that went away (`stamp ... | head`) is not an error.
 pub fn stdout(text: &str) {
     let mut out = std::io::stdout().lock();

@@ -76,3 +76,28 @@ fn validate_takes_target_paths() {
         out.stderr
     );
 }
+
+#[test]
+fn json_results_for_tools() {
+    let test = Test::fixture("basic");
+    let out = test.expect(&["build", "--format", "json"], 0);
+    let built: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(built["targets"], 7);
+    assert_eq!(built["errors"], serde_json::json!([]));
+    let path = "generated/web/prod/eu/manifests.yaml";
+    test.write(path, &test.read(path).replace("maxReplicas: 10", "maxReplicas: 11"));
+    let out = test.expect(&["check", "--format", "json"], 1);
+    let checked: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(checked["status"], "drift");
+    assert_eq!(checked["drift"], serde_json::json!([path]));
+    let test = test.overlay("errors/unknown-profile");
+    let out = test.expect(&["check", "--format", "json"], 2);
+    let checked: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(checked["status"], "errors");
+    let error = &checked["errors"][0];
+    assert_eq!(
+        (error["file"].as_str(), error["line"].as_u64(), error["column"].as_u64()),
+        (Some("catalog/services/web.yaml"), Some(2), Some(10))
+    );
+    assert_eq!(error["hint"], "did you mean `public-api`?");
+}

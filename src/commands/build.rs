@@ -1,6 +1,8 @@
 use std::time::{Duration, Instant};
 
-use crate::cli::Settings;
+use serde_json::json;
+
+use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
 use crate::compile::{Cache, Compiled, Shard, compile};
 use crate::fingerprint::StatCache;
@@ -11,6 +13,20 @@ use crate::{report, write};
 pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     match execute(settings, cache, shard) {
         Ok(built) => {
+            if settings.format == Format::Json {
+                let c = &built.compiled;
+                let fields = json!({
+                    "targets": c.targets,
+                    "services": c.services,
+                    "rendered": c.rendered,
+                    "objects": c.objects,
+                    "failed_targets": c.failed_targets,
+                    "written": built.written.written,
+                    "removed": built.written.removed,
+                    "unchanged": built.written.unchanged,
+                });
+                report::json_result(fields, &c.diags);
+            }
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
             report::status(settings, &built.summary());
             if built.compiled.diags.is_empty() { OK } else { ERRORS }

@@ -1,6 +1,6 @@
-use std::io::Write as _;
+use serde_json::json;
 
-use crate::cli::Settings;
+use crate::cli::{Format, Settings};
 use crate::commands::{DRIFT, ERRORS, OK};
 use crate::compile::{Cache, Shard, compile};
 use crate::fingerprint::StatCache;
@@ -17,9 +17,11 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     };
     let compiled = compile(&settings.root, sources, cache, &StatCache::load(&settings.root), shard);
     let mut drift = Vec::new();
+    let mut drifted = Vec::new();
     for (path, content) in &compiled.plan.files {
         let on_disk = std::fs::read_to_string(settings.root.join(path)).ok();
         if on_disk.as_deref() != Some(content.as_str()) {
+            drifted.push(path.clone());
             drift.push(report::unified_diff(
                 path,
                 on_disk.as_deref().unwrap_or_default(),
@@ -35,16 +37,24 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
             return ERRORS;
         }
     };
+    drifted.extend(stale.iter().cloned());
     for path in &stale {
         let on_disk = std::fs::read_to_string(settings.root.join(path)).unwrap_or_default();
         drift.push(report::unified_diff(path, &on_disk, "", settings.color));
     }
-    let mut out = std::io::stdout().lock();
-    for diff in &drift {
-        let _ = out.write_all(diff.as_bytes());
+    let code = match (compiled.diags.is_empty(), drift.is_empty()) {
+        (false, _) => ERRORS,
+        (true, true) => OK,
+        (true, false) => DRIFT,
+    };
+    if settings.format == Format::Json {
+        let status = ["up-to-date", "drift", "errors"][code as usize];
+        report::json_result(json!({"status": status, "drift": drifted}), &compiled.diags);
+    } else {
+        report::stdout(&drift.concat());
     }
     report::diagnostics(settings, &compiled.sources, &compiled.diags);
-    if !compiled.diags.is_empty() {
+    if code == ERRORS {
         return ERRORS;
     }
     if drift.is_empty() {

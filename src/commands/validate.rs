@@ -1,7 +1,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::Settings;
+use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::MANIFESTS_FILE;
@@ -68,6 +68,9 @@ pub fn run(settings: &Settings, only: &[String]) -> i32 {
                 ));
             }
         }
+    }
+    if settings.format == Format::Json {
+        report::json_result(serde_json::json!({"files": files, "objects": objects}), &diags);
     }
     report::diagnostics(settings, &Sources::default(), &diags);
     report::status(settings, &format!("validated {objects} objects in {files} files"));
