@@ -108,13 +108,37 @@ enum Outcome {
     Failed(Vec<Diagnostic>),
 }
 
-pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCache, shard: Option<Shard>) -> Compiled {
+/// The stages before rendering: the catalog and blueprints read, and every
+/// service not skipped resolved into targets; all problems in `diags`.
+pub struct Parsed {
+    pub catalog: Catalog,
+    pub blueprints: blueprint::Blueprints,
+    pub resolved: resolve::Resolved,
+    pub diags: Vec<Diagnostic>,
+}
+
+pub fn parse_and_resolve(
+    sources: &Sources,
+    provenance: resolve::Provenance,
+    skip: &(dyn Fn(&catalog::Service) -> bool + Sync),
+) -> Parsed {
     let stage = timings::stage("parse");
-    let (catalog, mut diags) = catalog::parse(&sources);
-    let (blueprints, blueprint_diags) = blueprint::parse(&sources);
+    let (catalog, mut diags) = catalog::parse(sources);
+    let (blueprints, blueprint_diags) = blueprint::parse(sources);
     diags.extend(blueprint_diags);
     drop(stage);
-    let stage = timings::stage("resolve");
+    let _stage = timings::stage("resolve");
+    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, provenance, skip);
+    diags.extend(resolve_diags);
+    Parsed {
+        catalog,
+        blueprints,
+        resolved,
+        diags,
+    }
+}
+
+pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCache, shard: Option<Shard>) -> Compiled {
     // A service whose file and shared inputs hash as at the last build, and
     // whose files still stat the same, is not even resolved.
     let shared = fingerprint::shared_inputs(&sources);
@@ -127,8 +151,12 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
                 .fresh_service_dirs(root, &service.name.value, key_of(service))
                 .is_some()
     };
-    let (mut resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &skip);
-    diags.extend(resolve_diags);
+    let Parsed {
+        catalog,
+        blueprints,
+        mut resolved,
+        mut diags,
+    } = parse_and_resolve(&sources, resolve::Provenance::Skip, &skip);
     let mut plan = Plan {
         shard,
         ..Plan::default()
@@ -141,7 +169,6 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
             plan.keep.insert(format!("generated/{}/", service.name.value));
         }
     }
-    drop(stage);
 
     let stage = timings::stage("render");
     let outcomes: Vec<(blake3::Hash, Outcome)> = resolved
@@ -291,11 +318,12 @@ pub struct Resolution {
 }
 
 pub fn resolve_all(sources: Sources) -> Resolution {
-    let (catalog, mut diags) = catalog::parse(&sources);
-    let (blueprints, blueprint_diags) = blueprint::parse(&sources);
-    diags.extend(blueprint_diags);
-    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &|_| false);
-    diags.extend(resolve_diags);
+    let Parsed {
+        catalog,
+        blueprints,
+        resolved,
+        diags,
+    } = parse_and_resolve(&sources, resolve::Provenance::Skip, &|_| false);
     let inputs = resolved
         .targets
         .par_iter()

@@ -6,10 +6,11 @@ use serde_json::Value;
 
 use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
+use crate::compile::{Parsed, parse_and_resolve};
 use crate::diagnostic::did_you_mean;
 use crate::load::Sources;
 use crate::resolve::{Origin, Target};
-use crate::{blueprint, catalog, report, resolve};
+use crate::{catalog, report, resolve};
 
 #[derive(Serialize)]
 struct Explained<'a> {
@@ -33,11 +34,12 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
             return ERRORS;
         }
     };
-    let (catalog, mut diags) = catalog::parse(&sources);
-    let (blueprints, blueprint_diags) = blueprint::parse(&sources);
-    diags.extend(blueprint_diags);
-    let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, resolve::Provenance::Record, &|_| false);
-    diags.extend(resolve_diags);
+    let Parsed {
+        catalog,
+        resolved,
+        mut diags,
+        ..
+    } = parse_and_resolve(&sources, resolve::Provenance::Record, &|_| false);
 
     let known = catalog
         .services

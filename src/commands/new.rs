@@ -7,6 +7,7 @@ use crate::catalog::reader::dns_label_problem;
 use crate::catalog::{self, Lookup, SERVICES_DIR, Table};
 use crate::cli::{NewArgs, Settings};
 use crate::commands::{ERRORS, OK};
+use crate::compile::parse_and_resolve;
 use crate::diagnostic::did_you_mean;
 use crate::load::Sources;
 use crate::{report, resolve, write};
@@ -36,9 +37,7 @@ pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
             // The new file must pass the same checks as the rest of the catalog.
             let mut with_new = sources.clone();
             with_new.insert(path.clone(), text.clone());
-            let (catalog, mut diags) = catalog::parse(&with_new);
-            let (blueprints, _) = blueprint::parse(&with_new);
-            diags.extend(resolve::resolve(&catalog, &blueprints, resolve::Provenance::Skip, &|_| false).1);
+            let mut diags = parse_and_resolve(&with_new, resolve::Provenance::Skip, &|_| false).diags;
             diags.retain(|d| d.file == path);
             if !diags.is_empty() {
                 report::diagnostics(settings, &with_new, &diags);
