@@ -37,17 +37,10 @@ fn ids(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn edit(test: &Test, path: &str, from: &str, to: &str) {
-    let text = test.read(path);
-    assert!(text.contains(from), "{path} lacks {from:?}");
-    test.write(path, &text.replacen(from, to, 1));
-}
-
 #[test]
 fn archetype_change_lists_every_target_using_it_and_no_other() {
     let test = changed(|t| {
-        edit(
-            t,
+        t.edit(
             "archetypes/worker/deployment.yaml.j2",
             "revisionHistoryLimit: 5",
             "revisionHistoryLimit: 7",
@@ -70,8 +63,7 @@ fn archetype_change_lists_every_target_using_it_and_no_other() {
 #[test]
 fn prod_override_lists_only_that_services_prod_targets_as_manual() {
     let test = changed(|t| {
-        edit(
-            t,
+        t.edit(
             "catalog/services/web.yaml",
             "image: { tag: \"0.9.0\" }",
             "image: { tag: \"0.9.1\" }",
@@ -92,8 +84,7 @@ fn prod_override_lists_only_that_services_prod_targets_as_manual() {
 #[test]
 fn int_only_change_is_auto() {
     let test = changed(|t| {
-        edit(
-            t,
+        t.edit(
             "catalog/services/jobs.yaml",
             "overrides:\n  prod:",
             "overrides:\n  dev:\n    replicas: 1\n  prod:",
@@ -121,14 +112,7 @@ fn new_service_is_added_and_deleted_one_removed() {
 
 #[test]
 fn comment_only_change_lists_nothing() {
-    let test = changed(|t| {
-        edit(
-            t,
-            "catalog/services/web.yaml",
-            "name: web",
-            "# the storefront\nname: web",
-        )
-    });
+    let test = changed(|t| t.edit("catalog/services/web.yaml", "name: web", "# the storefront\nname: web"));
     let report = affected(&test);
     assert_eq!(ids(&report), Vec::<String>::new());
     assert_eq!(report["tier"], "auto");
@@ -139,8 +123,7 @@ fn comment_only_change_lists_nothing() {
 #[test]
 fn enabling_a_component_or_the_largest_size_raises_to_manual() {
     let test = changed(|t| {
-        edit(
-            t,
+        t.edit(
             "catalog/services/jobs.yaml",
             "overrides:\n  prod:",
             "overrides:\n  dev:\n    size: large\n    components: [hpa]\n  prod:",

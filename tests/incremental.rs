@@ -24,12 +24,6 @@ fn incremental_equals_clean(edit: impl Fn(&Test), expected_rendered: usize) {
     test.expect(&["check", "--no-cache"], 0);
 }
 
-fn replace(test: &Test, path: &str, from: &str, to: &str) {
-    let text = test.read(path);
-    assert!(text.contains(from), "{path} has no {from:?}");
-    test.write(path, &text.replacen(from, to, 1));
-}
-
 #[test]
 fn nothing_changed_renders_nothing() {
     incremental_equals_clean(|_| {}, 0);
@@ -37,9 +31,9 @@ fn nothing_changed_renders_nothing() {
 
 #[test]
 fn service_edit_renders_only_its_targets() {
-    incremental_equals_clean(|t| replace(t, "catalog/services/web.yaml", "\"1.0.0\"", "\"1.0.1\""), 1);
+    incremental_equals_clean(|t| t.edit("catalog/services/web.yaml", "\"1.0.0\"", "\"1.0.1\""), 1);
     incremental_equals_clean(
-        |t| replace(t, "catalog/services/web.yaml", "ENABLED: true", "ENABLED: false"),
+        |t| t.edit("catalog/services/web.yaml", "ENABLED: true", "ENABLED: false"),
         3,
     );
 }
@@ -47,14 +41,7 @@ fn service_edit_renders_only_its_targets() {
 #[test]
 fn profile_edit_renders_its_services() {
     incremental_equals_clean(
-        |t| {
-            replace(
-                t,
-                "catalog/profiles.yaml",
-                "components: [pdb]",
-                "components: [pdb, hpa]",
-            )
-        },
+        |t| t.edit("catalog/profiles.yaml", "components: [pdb]", "components: [pdb, hpa]"),
         2,
     );
 }
@@ -62,7 +49,7 @@ fn profile_edit_renders_its_services() {
 #[test]
 fn comment_only_edit_renders_nothing() {
     incremental_equals_clean(
-        |t| replace(t, "catalog/profiles.yaml", "profiles:", "# shared\nprofiles:"),
+        |t| t.edit("catalog/profiles.yaml", "profiles:", "# shared\nprofiles:"),
         0,
     );
 }
@@ -70,15 +57,14 @@ fn comment_only_edit_renders_nothing() {
 #[test]
 fn size_edit_renders_the_targets_using_it() {
     // `large` is web's prod size only.
-    incremental_equals_clean(|t| replace(t, "catalog/sizes.yaml", "max: 10", "max: 12"), 2);
+    incremental_equals_clean(|t| t.edit("catalog/sizes.yaml", "max: 10", "max: 12"), 2);
 }
 
 #[test]
 fn environment_edit_renders_its_region() {
     incremental_equals_clean(
         |t| {
-            replace(
-                t,
+            t.edit(
                 "catalog/environments.yaml",
                 "prod-us.example.com",
                 "prod-us2.example.com",
@@ -91,7 +77,7 @@ fn environment_edit_renders_its_region() {
 #[test]
 fn team_edit_renders_the_team_services() {
     incremental_equals_clean(
-        |t| replace(t, "catalog/teams.yaml", "@example/team-b", "@example/b-team"),
+        |t| t.edit("catalog/teams.yaml", "@example/team-b", "@example/b-team"),
         4,
     );
 }
@@ -100,13 +86,12 @@ fn team_edit_renders_the_team_services() {
 fn stamp_yaml_edit_renders_no_target_but_updates_application_sets() {
     let test = Test::fixture("basic");
     test.expect(&["build"], 0);
-    replace(
-        &test,
+    test.edit(
         "stamp.yaml",
         "github.com/example/platform",
         "github.com/example/platform2",
     );
-    replace(&test, "stamp.yaml", "\"@example/platform\"", "\"@example/platform2\"");
+    test.edit("stamp.yaml", "\"@example/platform\"", "\"@example/platform2\"");
     let out = test.expect(&["build"], 0);
     assert_eq!(rendered(&out.stderr), 0);
     assert!(test.read("generated/argocd/prod.yaml").contains("example/platform2"));
@@ -117,8 +102,7 @@ fn stamp_yaml_edit_renders_no_target_but_updates_application_sets() {
 fn archetype_template_edit_renders_its_targets() {
     incremental_equals_clean(
         |t| {
-            replace(
-                t,
+            t.edit(
                 "archetypes/cronjob/cronjob.yaml.j2",
                 "successfulJobsHistoryLimit: 3",
                 "successfulJobsHistoryLimit: 5",
@@ -131,7 +115,7 @@ fn archetype_template_edit_renders_its_targets() {
 #[test]
 fn archetype_declaration_edit_renders_its_targets() {
     incremental_equals_clean(
-        |t| replace(t, "archetypes/worker/archetype.kdl", "default=60", "default=90"),
+        |t| t.edit("archetypes/worker/archetype.kdl", "default=60", "default=90"),
         2,
     );
 }
@@ -140,8 +124,7 @@ fn archetype_declaration_edit_renders_its_targets() {
 fn component_edit_renders_the_targets_using_it() {
     incremental_equals_clean(
         |t| {
-            replace(
-                t,
+            t.edit(
                 "components/ingress/ingress.yaml.j2",
                 "pathType: Prefix",
                 "pathType: ImplementationSpecific",
@@ -149,10 +132,7 @@ fn component_edit_renders_the_targets_using_it() {
         },
         1,
     );
-    incremental_equals_clean(
-        |t| replace(t, "components/pdb/component.kdl", "default=1", "default=2"),
-        5,
-    );
+    incremental_equals_clean(|t| t.edit("components/pdb/component.kdl", "default=1", "default=2"), 5);
 }
 
 #[test]
@@ -161,15 +141,13 @@ fn hand_edited_or_deleted_output_is_restored() {
     test.expect(&["build"], 0);
     test.expect(&["build"], 0); // a no-op: now the stat cache vouches for every file
     let clean = test.tree();
-    replace(
-        &test,
+    test.edit(
         "generated/web/dev/eu/manifests.yaml",
         "maxReplicas: 4",
         "maxReplicas: 40",
     );
     // Same size, new content: caught by the file's changed modification time.
-    replace(
-        &test,
+    test.edit(
         "generated/web/prod/eu/manifests.yaml",
         "maxReplicas: 10",
         "maxReplicas: 11",

@@ -69,6 +69,13 @@ impl Test {
         std::fs::read_to_string(self.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// Replaces the first `from` in a file with `to`; `from` must be there.
+    pub fn edit(&self, path: &str, from: &str, to: &str) {
+        let text = self.read(path);
+        assert!(text.contains(from), "{path} has no {from:?}");
+        self.write(path, &text.replacen(from, to, 1));
+    }
+
     pub fn remove(&self, path: &str) -> &Test {
         std::fs::remove_file(self.path().join(path)).unwrap();
         self
