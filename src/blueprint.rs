@@ -70,7 +70,22 @@ pub struct Param {
     pub name: String,
     pub ty: ParamType,
     pub default: Value,
+    /// Bounds of an `int` param (`min=1`), checked where a value sets it.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
     pub pos: Pos,
+}
+
+impl Param {
+    /// Why `value` is outside the declared bounds, if it is.
+    pub fn out_of_bounds(&self, value: &Value) -> Option<String> {
+        let n = value.as_i64()?;
+        match (self.min, self.max) {
+            (Some(min), _) if n < min => Some(format!("is {n}, below the minimum {min}")),
+            (_, Some(max)) if n > max => Some(format!("is {n}, above the maximum {max}")),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -386,12 +401,24 @@ fn read_param(node: &KdlNode, pos: Pos) -> Result<Param, String> {
             ty.name()
         ));
     }
-    Ok(Param {
+    let bound = |key: &str| match node.get(key) {
+        None => Ok(None),
+        Some(KdlValue::Integer(i)) if ty == ParamType::Int => Ok(Some(*i as i64)),
+        Some(_) => Err(format!("param `{name}`: `{key}` takes a whole number, on an int param")),
+    };
+    let (min, max) = (bound("min")?, bound("max")?);
+    let param = Param {
         name: name.to_string(),
         ty,
         default,
+        min,
+        max,
         pos,
-    })
+    };
+    if let Some(problem) = param.out_of_bounds(&param.default) {
+        return Err(format!("param `{name}`: its default {problem}"));
+    }
+    Ok(param)
 }
 
 #[cfg(test)]
