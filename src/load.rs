@@ -11,6 +11,9 @@ use std::path::Path;
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     files: BTreeMap<String, String>,
+    /// Input files that could not be read (not a regular file, outside the
+    /// repo, too large, not UTF-8): one diagnostic each, at the path.
+    problems: Vec<crate::diagnostic::Diagnostic>,
 }
 
 /// The folders and files stamp reads.
@@ -30,6 +33,11 @@ impl Sources {
             sources.read_tree(root, dir)?;
         }
         Ok(sources)
+    }
+
+    /// Why input files could not be read; their paths are absent from the sources.
+    pub fn problems(&self) -> &[crate::diagnostic::Diagnostic] {
+        &self.problems
     }
 
     fn read_tree(&mut self, root: &Path, rel: &str) -> io::Result<()> {
