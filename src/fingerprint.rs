@@ -230,17 +230,23 @@ impl StatCache {
     /// The service's target folders, when its key matches and every file of
     /// every folder still has the stat the cache recorded (and, when
     /// `rendered_only`, stamp rendered every folder itself).
-    pub fn fresh_service_dirs(&self, root: &Path, name: &str, key: blake3::Hash, rendered_only: bool) -> Option<&[String]> {
+    pub fn fresh_service_dirs(
+        &self,
+        root: &Path,
+        name: &str,
+        key: blake3::Hash,
+        rendered_only: bool,
+    ) -> Option<&[String]> {
         let (cached_key, dirs) = self.services.get(name)?;
         let fresh = *cached_key == key
             && dirs.iter().all(|dir| {
                 self.entries.get(dir).is_some_and(|(_, stats, trust)| {
                     (!rendered_only || *trust == Trust::Rendered) && {
-                    let full = root.join(dir);
-                    FILES
-                        .iter()
-                        .zip(stats)
-                        .all(|(file, s)| stat(&full.join(file)) == Some(*s))
+                        let full = root.join(dir);
+                        FILES
+                            .iter()
+                            .zip(stats)
+                            .all(|(file, s)| stat(&full.join(file)) == Some(*s))
                     }
                 })
             });

@@ -16,7 +16,11 @@ fn forge(test: &Test, dir: &str) {
     test.write(&manifests, &forged);
     let fingerprint = format!("{dir}/.stamp-fingerprint");
     let old = test.read(&fingerprint);
-    let line = old.lines().find(|l| l.starts_with("manifests.yaml ")).unwrap().to_string();
+    let line = old
+        .lines()
+        .find(|l| l.starts_with("manifests.yaml "))
+        .unwrap()
+        .to_string();
     let hash = blake3::hash(forged.as_bytes()).to_hex().to_string();
     test.write(&fingerprint, &old.replace(&line, &format!("manifests.yaml {hash}")));
 }
@@ -75,16 +79,26 @@ fn a_build_that_trusted_the_forged_fingerprint_is_no_proof_for_check() {
     // A second build still trusts the hint; `--no-cache` restores the output.
     test.expect(&["build", "--no-cache"], 0);
     test.expect(&["check"], 0);
-    assert!(!test.read(&format!("{FORGED}/manifests.yaml")).contains("ClusterRoleBinding"));
+    assert!(
+        !test
+            .read(&format!("{FORGED}/manifests.yaml"))
+            .contains("ClusterRoleBinding")
+    );
 }
 
 #[test]
 fn a_second_check_is_served_from_what_the_first_compared() {
     let test = fresh_clone();
     let first = check_json(&test, 0);
-    assert_eq!((first["targets"].as_u64(), first["rendered"].as_u64()), (Some(7), Some(7)));
+    assert_eq!(
+        (first["targets"].as_u64(), first["rendered"].as_u64()),
+        (Some(7), Some(7))
+    );
     let second = check_json(&test, 0);
-    assert_eq!((second["targets"].as_u64(), second["rendered"].as_u64()), (Some(7), Some(0)));
+    assert_eq!(
+        (second["targets"].as_u64(), second["rendered"].as_u64()),
+        (Some(7), Some(0))
+    );
     // check wrote no committed file, only its local cache.
     assert!(test.exists("generated/.stamp-cache"));
     // What changed since is rendered again, and forged output is still caught.
@@ -289,7 +303,11 @@ fn a_symlinked_service_folder_fails_that_service_only() {
     );
     assert_eq!(listing(out_dir.path()), before, "nothing written outside the repo");
     assert!(test.read("generated/jobs/dev/eu/manifests.yaml").contains("jobs:2.2.0"));
-    assert!(std::fs::symlink_metadata(test.path().join("generated/web")).unwrap().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(test.path().join("generated/web"))
+            .unwrap()
+            .is_symlink()
+    );
     test.expect(&["check"], 2);
     assert_eq!(listing(out_dir.path()), before);
 }
@@ -309,7 +327,8 @@ fn a_symlinked_target_folder_or_file_is_never_written_through() {
     let out = test.expect(&["build"], 2);
     for path in ["generated/web/prod/eu", manifest] {
         assert!(
-            out.stderr.contains(&format!("error: {path}:1:1: `{path}` is a symbolic link")),
+            out.stderr
+                .contains(&format!("error: {path}:1:1: `{path}` is a symbolic link")),
             "{}",
             out.stderr
         );
@@ -334,7 +353,8 @@ fn symlinked_application_sets_and_codeowners_are_refused() {
     let out = test.expect(&["build"], 2);
     for path in ["generated/argocd", ".github"] {
         assert!(
-            out.stderr.contains(&format!("error: {path}:1:1: `{path}` is a symbolic link")),
+            out.stderr
+                .contains(&format!("error: {path}:1:1: `{path}` is a symbolic link")),
             "{}",
             out.stderr
         );
@@ -371,7 +391,11 @@ fn a_symlinked_generated_folder_is_refused_whole() {
     symlink(out_dir.path(), &test.path().join("generated"));
     let out = test.expect(&["build"], 2);
     assert!(out.stderr.contains("`generated` is a symbolic link"), "{}", out.stderr);
-    assert_eq!(listing(out_dir.path()), before, "nothing written or removed outside the repo");
+    assert_eq!(
+        listing(out_dir.path()),
+        before,
+        "nothing written or removed outside the repo"
+    );
     let out = test.expect(&["check"], 2);
     assert!(out.stderr.contains("`generated` is a symbolic link"), "{}", out.stderr);
     assert_eq!(listing(out_dir.path()), before, "check saves no cache through it");

@@ -144,10 +144,7 @@ fn learn(
         .collect();
     let mut learned = false;
     for (dir, stats) in before {
-        let whole = compiled
-            .plan
-            .files
-            .contains_key(&format!("{dir}/{MANIFESTS_FILE}"));
+        let whole = compiled.plan.files.contains_key(&format!("{dir}/{MANIFESTS_FILE}"));
         if let (Some(stats), true, false) = (stats, whole, drifted_dirs.contains(dir.as_str()))
             && fingerprint::stats(&settings.root, dir).as_ref() == Some(stats)
         {

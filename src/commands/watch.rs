@@ -151,5 +151,9 @@ fn line(built: &Built) -> String {
 }
 
 fn count(errors: usize) -> String {
-    if errors == 1 { "1 error".into() } else { format!("{errors} errors") }
+    if errors == 1 {
+        "1 error".into()
+    } else {
+        format!("{errors} errors")
+    }
 }
