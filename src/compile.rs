@@ -10,7 +10,7 @@ use crate::blueprint;
 use crate::catalog::{self, Catalog};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::{self, MANIFESTS_FILE, TARGET_FILE, argocd, codeowners};
-use crate::fingerprint::{self, Fingerprint, Freshness, StatCache};
+use crate::fingerprint::{self, Fingerprint, Freshness, StatCache, Trust};
 use crate::load::Sources;
 use crate::render::render_target;
 use crate::resolve::Target;
@@ -29,12 +29,22 @@ pub struct Compiled {
     /// Objects of the rendered targets.
     pub objects: usize,
     /// Target folders and inputs whose files on disk the stat cache should
-    /// learn once the plan is applied (verified or written this run).
-    pub fresh: Vec<(String, blake3::Hash)>,
+    /// learn once the plan is applied (rendered or verified this run).
+    pub fresh: Vec<(String, blake3::Hash, Trust)>,
     /// Services to record in the stat cache: name, key, target folders.
     pub fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
     /// Every service the catalog has, readable or not.
     pub service_names: std::collections::HashSet<String>,
+    /// A shared input (anything but a service file) has errors: the plan is
+    /// empty and keeps everything, and nothing may be written or removed.
+    pub shared_broken: bool,
+}
+
+/// Whether a diagnostic's file is one service's own file, whose errors fail
+/// that service only; any other file is a shared input.
+pub fn is_service_file(path: &str) -> bool {
+    path.strip_prefix(catalog::SERVICES_DIR)
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// A resolved target's identity and the facts approval tiers look at.
@@ -90,10 +100,14 @@ impl Shard {
     }
 }
 
-/// Whether up-to-date targets may be skipped by their fingerprint.
+/// Which targets may be taken as up to date without rendering them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cache {
+    /// `build`: the stat cache, else a matching committed fingerprint (a hint).
     Use,
+    /// `check`: only what the stat cache says stamp rendered on this machine.
+    Local,
+    /// Render everything.
     Ignore,
 }
 
@@ -126,6 +140,8 @@ pub fn parse_and_resolve(
     let (catalog, mut diags) = catalog::parse(sources);
     let (blueprints, blueprint_diags) = blueprint::parse(sources);
     diags.extend(blueprint_diags);
+    // Files that could not be read at all (identical ones fold on report).
+    diags.extend(sources.problems().iter().cloned());
     drop(stage);
     let _stage = timings::stage("resolve");
     let (resolved, resolve_diags) = resolve::resolve(&catalog, &blueprints, provenance, skip);
@@ -145,10 +161,11 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
     let key_of = |service: &catalog::Service| {
         fingerprint::service_key(shared, &service.file, sources.get(&service.file).unwrap_or_default())
     };
+    let rendered_only = cache == Cache::Local;
     let skip = |service: &catalog::Service| {
-        cache == Cache::Use
+        cache != Cache::Ignore
             && stat_cache
-                .fresh_service_dirs(root, &service.name.value, key_of(service))
+                .fresh_service_dirs(root, &service.name.value, key_of(service), rendered_only)
                 .is_some()
     };
     let Parsed {
@@ -157,10 +174,43 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         mut resolved,
         mut diags,
     } = parse_and_resolve(&sources, resolve::Provenance::Skip, &skip);
+    // Fail closed: with a shared input broken, what resolves is not what
+    // should deploy (a target may be missing only because a size or a
+    // component failed to load), so nothing is rendered, written or removed.
+    if diags.iter().any(|d| !is_service_file(&d.file)) {
+        return Compiled {
+            plan: Plan::keep_everything(),
+            diags,
+            sources,
+            services: catalog.services.len() + catalog.broken_services.len(),
+            service_names: catalog
+                .services
+                .iter()
+                .map(|s| s.name.value.clone())
+                .chain(catalog.broken_services.iter().cloned())
+                .collect(),
+            targets: resolved.targets.len(),
+            rendered: 0,
+            failed_targets: 0,
+            objects: 0,
+            fresh: Vec::new(),
+            fresh_services: Vec::new(),
+            shared_broken: true,
+        };
+    }
     let mut plan = Plan {
         shard,
         ..Plan::default()
     };
+    // A service file that could not be read is not in the catalog: keep its
+    // output rather than take it for a removed service.
+    for problem in sources.problems() {
+        if is_service_file(&problem.file)
+            && let Some(stem) = problem.file.rsplit('/').next().and_then(|n| n.strip_suffix(".yaml"))
+        {
+            plan.keep.insert(format!("generated/{stem}/"));
+        }
+    }
     if let Some(shard) = shard {
         // Other shards' services are theirs to render: leave them alone.
         resolved.targets.retain(|t| shard.owns(&t.service));
@@ -176,8 +226,8 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         .par_iter()
         .map(|target| {
             let inputs = fingerprint::inputs(target, &blueprints);
-            if cache == Cache::Use {
-                let freshness = fingerprint::freshness(root, &target.dir(), inputs, stat_cache);
+            if cache != Cache::Ignore {
+                let freshness = fingerprint::freshness(root, &target.dir(), inputs, stat_cache, rendered_only);
                 if freshness != Freshness::Stale {
                     return (inputs, Outcome::UpToDate(freshness));
                 }
@@ -210,7 +260,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
             Outcome::UpToDate(freshness) => {
                 plan.unchanged.extend(paths);
                 if freshness == Freshness::Verified {
-                    fresh.push((dir, inputs));
+                    fresh.push((dir, inputs, Trust::Hinted));
                 }
             }
             Outcome::Rendered {
@@ -219,7 +269,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
                 fingerprint,
                 objects: count,
             } => {
-                fresh.push((dir, inputs));
+                fresh.push((dir, inputs, Trust::Rendered));
                 rendered += 1;
                 objects += count;
                 plan.files
@@ -255,7 +305,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
             continue;
         }
         let Some(dirs) = dirs_of.remove(name) else { continue };
-        if dirs.iter().all(|d| !plan.keep.contains(&format!("{d}/"))) {
+        if dirs.iter().all(|d| !plan.is_kept(&format!("{d}/"))) {
             fresh_services.push((name.to_string(), key_of(service), dirs));
         }
     }
@@ -266,6 +316,18 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         plan.keep.insert("generated/argocd/".into());
     }
     drop(stage);
+    // Nothing is written through a symlink: the unit it sits in fails and
+    // keeps its output, and the stat cache learns nothing about it.
+    let unsafe_paths = plan.refuse_unsafe_paths(root);
+    if !unsafe_paths.is_empty() {
+        diags.extend(unsafe_paths);
+        let blocked = |dir: &str| plan.is_kept(&format!("{dir}/"));
+        let before = fresh.len();
+        fresh.retain(|(dir, _, trust)| *trust == Trust::Hinted || !blocked(dir));
+        failed_targets += before - fresh.len();
+        fresh.retain(|(dir, _, _)| !blocked(dir));
+        fresh_services.retain(|(_, _, dirs)| !dirs.iter().any(|d| blocked(d)));
+    }
 
     Compiled {
         plan,
@@ -284,6 +346,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         objects,
         fresh,
         fresh_services,
+        shared_broken: false,
     }
 }
 

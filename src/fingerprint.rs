@@ -7,6 +7,11 @@
 //! and templates of its archetype and components, and the stamp version. It
 //! is stored beside the output with the hashes of the output files, never in
 //! a shared state file, so two pull requests never touch the same file.
+//!
+//! A committed fingerprint is only a hint that lets `build` skip work: anyone
+//! can edit a manifest and its fingerprint together. Only the local stat
+//! cache may vouch for output, and only for what stamp itself rendered and
+//! wrote or compared byte for byte on this machine (`Trust::Rendered`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,10 +80,19 @@ impl Fingerprint {
 
 /// The size and modification time of a file, the way git's index tells a
 /// file it need not re-read.
-type Stat = (u64, i128);
+pub type Stat = (u64, i128);
 
+/// Generated files larger than this are never read: they cannot be stamp's
+/// (output is bounded far below it), so they count as out of date.
+pub const MAX_OUTPUT_READ: u64 = 256 << 20;
+
+/// A regular file's stat; None for a symlink or anything else, so a
+/// symlink can never match what the cache recorded.
 fn stat(path: &Path) -> Option<Stat> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
     let mtime = meta
         .modified()
         .ok()?
@@ -88,26 +102,63 @@ fn stat(path: &Path) -> Option<Stat> {
     Some((meta.len(), mtime))
 }
 
+/// Reads a generated file if it is a regular file (never through a
+/// symlink, never a FIFO or device) of a sane size.
+pub fn read_output(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_OUTPUT_READ {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
+/// The stats of a target folder's three files, when all are regular files.
+pub fn stats(root: &Path, dir: &str) -> Option<[Stat; 3]> {
+    let full = root.join(dir);
+    match FILES.map(|file| stat(&full.join(file))) {
+        [Some(a), Some(b), Some(c)] => Some([a, b, c]),
+        _ => None,
+    }
+}
+
+/// Why the stat cache believes a target folder's files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// stamp rendered the target here and wrote the files or compared them
+    /// byte for byte: enough for `check`.
+    Rendered,
+    /// The committed fingerprint matched: enough for `build` to skip work,
+    /// never proof for `check`.
+    Hinted,
+}
+
 /// A local, uncommitted record of targets whose files were last seen whole:
-/// their inputs hash and the stat of their three files. It only saves
-/// re-reading; the committed per-target fingerprints stay the truth, and a
-/// missing or stale cache just means files are hashed again.
+/// their inputs hash, the stat of their three files and why they were
+/// believed. A missing or stale cache just means files are read again.
 #[derive(Default)]
 pub struct StatCache {
-    entries: HashMap<String, (blake3::Hash, [Stat; 3])>,
+    entries: HashMap<String, (blake3::Hash, [Stat; 3], Trust)>,
     /// Per service: a hash of its file and every shared input, and its
     /// target folders. A match skips even resolving the service.
     services: HashMap<String, (blake3::Hash, Vec<String>)>,
 }
 
 pub const CACHE_FILE: &str = "generated/.stamp-cache";
-const CACHE_FORMAT: &str = "stamp-stat-cache v1";
+/// v2: entries say why they are trusted; a v1 entry may stand for a
+/// committed fingerprint only, so it is never read as proof.
+const CACHE_FORMAT: &str = "stamp-stat-cache v2";
+/// The cache is a few hundred bytes per target: anything this big is not one.
+const MAX_CACHE_READ: u64 = 64 << 20;
 const FILES: [&str; 3] = [MANIFESTS_FILE, TARGET_FILE, FILE];
 
 impl StatCache {
     pub fn load(root: &Path) -> StatCache {
         let mut cache = StatCache::default();
-        let Ok(text) = std::fs::read_to_string(root.join(CACHE_FILE)) else {
+        let Some(text) = std::fs::symlink_metadata(root.join(CACHE_FILE))
+            .ok()
+            .filter(|meta| meta.is_file() && meta.len() <= MAX_CACHE_READ)
+            .and_then(|_| std::fs::read_to_string(root.join(CACHE_FILE)).ok())
+        else {
             return cache;
         };
         let mut lines = text.lines();
@@ -126,25 +177,34 @@ impl StatCache {
                 continue;
             }
             let fields: Vec<&str> = line.split(' ').collect();
-            let [dir, inputs, rest @ ..] = fields.as_slice() else {
+            let [dir, inputs, trust, rest @ ..] = fields.as_slice() else {
                 continue;
+            };
+            let trust = match *trust {
+                "rendered" => Trust::Rendered,
+                "hinted" => Trust::Hinted,
+                _ => continue,
             };
             let numbers: Vec<i128> = rest.iter().filter_map(|n| n.parse().ok()).collect();
             let (Ok(inputs), [s0, m0, s1, m1, s2, m2]) = (blake3::Hash::from_hex(inputs), numbers.as_slice()) else {
                 continue;
             };
             let stats = [(*s0 as u64, *m0), (*s1 as u64, *m1), (*s2 as u64, *m2)];
-            cache.entries.insert(dir.to_string(), (inputs, stats));
+            cache.entries.insert(dir.to_string(), (inputs, stats, trust));
         }
         cache
     }
 
     /// Records that `dir`'s files, as they are now, are what `inputs` renders to.
-    pub fn record(&mut self, root: &Path, dir: &str, inputs: blake3::Hash) {
-        let stats = FILES.map(|file| stat(&root.join(dir).join(file)));
-        if let [Some(a), Some(b), Some(c)] = stats {
-            self.entries.insert(dir.to_string(), (inputs, [a, b, c]));
+    pub fn record(&mut self, root: &Path, dir: &str, inputs: blake3::Hash, trust: Trust) {
+        if let Some(stats) = stats(root, dir) {
+            self.record_stats(dir, inputs, stats, trust);
         }
+    }
+
+    /// Records files whose stats were taken before they were read and compared.
+    pub fn record_stats(&mut self, dir: &str, inputs: blake3::Hash, stats: [Stat; 3], trust: Trust) {
+        self.entries.insert(dir.to_string(), (inputs, stats, trust));
     }
 
     pub fn forget(&mut self, dir: &str) {
@@ -168,17 +228,26 @@ impl StatCache {
     }
 
     /// The service's target folders, when its key matches and every file of
-    /// every folder still has the stat the cache recorded.
-    pub fn fresh_service_dirs(&self, root: &Path, name: &str, key: blake3::Hash) -> Option<&[String]> {
+    /// every folder still has the stat the cache recorded (and, when
+    /// `rendered_only`, stamp rendered every folder itself).
+    pub fn fresh_service_dirs(
+        &self,
+        root: &Path,
+        name: &str,
+        key: blake3::Hash,
+        rendered_only: bool,
+    ) -> Option<&[String]> {
         let (cached_key, dirs) = self.services.get(name)?;
         let fresh = *cached_key == key
             && dirs.iter().all(|dir| {
-                self.entries.get(dir).is_some_and(|(_, stats)| {
-                    let full = root.join(dir);
-                    FILES
-                        .iter()
-                        .zip(stats)
-                        .all(|(file, s)| stat(&full.join(file)) == Some(*s))
+                self.entries.get(dir).is_some_and(|(_, stats, trust)| {
+                    (!rendered_only || *trust == Trust::Rendered) && {
+                        let full = root.join(dir);
+                        FILES
+                            .iter()
+                            .zip(stats)
+                            .all(|(file, s)| stat(&full.join(file)) == Some(*s))
+                    }
                 })
             });
         fresh.then_some(dirs.as_slice())
@@ -189,8 +258,12 @@ impl StatCache {
         dirs.sort();
         let mut text = format!("{CACHE_FORMAT}\n");
         for dir in dirs {
-            let (inputs, stats) = &self.entries[dir];
-            text.push_str(&format!("{dir} {inputs}"));
+            let (inputs, stats, trust) = &self.entries[dir];
+            let trust = match trust {
+                Trust::Rendered => "rendered",
+                Trust::Hinted => "hinted",
+            };
+            text.push_str(&format!("{dir} {inputs} {trust}"));
             for (size, mtime) in stats {
                 text.push_str(&format!(" {size} {mtime}"));
             }
@@ -206,6 +279,10 @@ impl StatCache {
                 text.push_str(dir);
             }
             text.push('\n');
+        }
+        // Never through a symlinked `generated/`, and never creating it.
+        if !crate::write::is_real_dir(&root.join("generated")) {
+            return Ok(());
         }
         crate::write::write_atomic(&root.join(CACHE_FILE), text.as_bytes())
     }
@@ -242,15 +319,19 @@ pub fn service_key(shared: blake3::Hash, path: &str, text: &str) -> blake3::Hash
 pub enum Freshness {
     /// The stat cache vouches for the files.
     Cached,
-    /// The files were read and hash to a fingerprint with these inputs.
+    /// The files were read and hash to the committed fingerprint with these
+    /// inputs: a hint for `build`, never proof.
     Verified,
     Stale,
 }
 
-pub fn freshness(root: &Path, dir: &str, inputs: blake3::Hash, cache: &StatCache) -> Freshness {
+/// With `rendered_only` (what `check` asks), only the stat cache's record
+/// of what stamp rendered here counts; committed fingerprints are not read.
+pub fn freshness(root: &Path, dir: &str, inputs: blake3::Hash, cache: &StatCache, rendered_only: bool) -> Freshness {
     let full = root.join(dir);
-    if let Some((cached_inputs, stats)) = cache.entries.get(dir)
+    if let Some((cached_inputs, stats, trust)) = cache.entries.get(dir)
         && *cached_inputs == inputs
+        && (!rendered_only || *trust == Trust::Rendered)
         && FILES
             .iter()
             .zip(stats)
@@ -258,14 +339,17 @@ pub fn freshness(root: &Path, dir: &str, inputs: blake3::Hash, cache: &StatCache
     {
         return Freshness::Cached;
     }
-    let Some(stored) = std::fs::read_to_string(full.join(FILE))
-        .ok()
+    if rendered_only {
+        return Freshness::Stale;
+    }
+    let Some(stored) = read_output(&full.join(FILE))
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .as_deref()
         .and_then(Fingerprint::parse)
     else {
         return Freshness::Stale;
     };
-    let hash_of = |file: &str| std::fs::read(full.join(file)).ok().map(|bytes| blake3::hash(&bytes));
+    let hash_of = |file: &str| read_output(&full.join(file)).map(|bytes| blake3::hash(&bytes));
     if stored.inputs == inputs
         && hash_of(MANIFESTS_FILE) == Some(stored.manifests)
         && hash_of(TARGET_FILE) == Some(stored.params)

@@ -14,8 +14,11 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
         let on_disk;
         let source = match sources.get(&d.file) {
             Some(text) => Some(text),
+            // Only a regular file inside the repo is quoted: never what a
+            // symlink points at, never a FIFO or a device.
             None => {
-                on_disk = std::fs::read_to_string(settings.root.join(&d.file)).ok();
+                on_disk = crate::fingerprint::read_output(&settings.root.join(&d.file))
+                    .and_then(|bytes| String::from_utf8(bytes).ok());
                 on_disk.as_deref()
             }
         };
@@ -25,6 +28,14 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
         let noun = if sorted.len() == 1 { "error" } else { "errors" };
         let _ = writeln!(out, "{} {noun}", sorted.len());
     }
+}
+
+/// Says once why a run left the committed output alone: a shared input
+/// (anything but a service file) has errors, so the run failed closed.
+pub fn shared_inputs_broken(outcome: &str) {
+    eprintln!(
+        "error: shared inputs have errors; {outcome}\nhint: the committed output is left as it was until the errors above are fixed"
+    );
 }
 
 /// A command's result for tools (`--format json`): `fields` plus the merged

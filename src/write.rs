@@ -2,12 +2,13 @@
 //! files left alone, stale output removed, and nothing touched outside
 //! `generated/` and `.github/CODEOWNERS`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write as _};
 use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::{GENERATED_HEADER, MANIFESTS_FILE, TARGET_FILE};
 
 /// What the repo's generated files should be.
@@ -25,8 +26,64 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn is_kept(&self, path: &str) -> bool {
+    /// A plan that writes nothing and keeps every file stamp may own.
+    pub fn keep_everything() -> Plan {
+        Plan {
+            keep: ["generated/".to_string(), ".github/".to_string()].into(),
+            ..Plan::default()
+        }
+    }
+
+    pub fn is_kept(&self, path: &str) -> bool {
         self.keep.iter().any(|prefix| path.starts_with(prefix.as_str()))
+    }
+
+    /// Never write through a symlink: finds every symlink (or other
+    /// non-regular entry) on the way to a file the plan writes, drops the
+    /// files of the unit it sits in (a service's folder, the ApplicationSets,
+    /// CODEOWNERS) and keeps that unit as it is. One diagnostic per entry.
+    pub fn refuse_unsafe_paths(&mut self, root: &Path) -> Vec<Diagnostic> {
+        let mut kinds: HashMap<String, Entry> = HashMap::new();
+        let mut found: BTreeMap<String, Entry> = BTreeMap::new();
+        for path in self.files.keys() {
+            let ends = path.match_indices('/').map(|(i, _)| i).chain([path.len()]);
+            for end in ends {
+                let part = &path[..end];
+                let is_file = end == path.len();
+                let kind = *kinds
+                    .entry(part.to_string())
+                    .or_insert_with(|| Entry::of(&root.join(part), is_file));
+                if kind == Entry::Missing {
+                    break;
+                }
+                if kind != Entry::Fine {
+                    found.insert(part.to_string(), kind);
+                    break;
+                }
+            }
+        }
+        let mut diags = Vec::new();
+        for (part, kind) in found {
+            let parts: Vec<&str> = part.splitn(3, '/').collect();
+            let unit = parts[..parts.len().min(2)].join("/");
+            let prefix = if self.files.contains_key(&unit) {
+                unit
+            } else {
+                format!("{unit}/")
+            };
+            self.files.retain(|path, _| !path.starts_with(&prefix));
+            self.keep.insert(prefix);
+            let message = match kind {
+                Entry::Symlink => format!("`{part}` is a symbolic link; stamp never writes through one"),
+                Entry::NotFile => format!("`{part}` is not a regular file, so stamp cannot write it"),
+                Entry::NotDir => format!("`{part}` is not a folder, so stamp cannot write into it"),
+                Entry::Fine | Entry::Missing => unreachable!("only problems are recorded"),
+            };
+            diags.push(Diagnostic::new(&part, Pos::START, message).with_hint(format!(
+                "remove `{part}`; stamp writes its own files and folders there, and left this output as it was"
+            )));
+        }
+        diags
     }
 
     /// Files stamp wrote earlier that the plan no longer has. Folders of
@@ -39,6 +96,10 @@ impl Plan {
             .filter_map(|path| path.rsplit_once('/').map(|(dir, _)| dir))
             .collect();
         let generated = root.join("generated");
+        // Never list (let alone remove) files through a symlinked `generated/`.
+        if !is_real_dir(&generated) {
+            return Ok(Vec::new());
+        }
         let per_service: Vec<io::Result<Vec<String>>> = read_dir_names(&generated)?
             .par_iter()
             .map(|service| {
@@ -73,7 +134,7 @@ impl Plan {
                         if has_header(&root.join(&dir).join(MANIFESTS_FILE)) {
                             for file in [MANIFESTS_FILE, TARGET_FILE, crate::fingerprint::FILE] {
                                 let path = format!("{dir}/{file}");
-                                if root.join(&path).is_file() {
+                                if std::fs::symlink_metadata(root.join(&path)).is_ok_and(|m| m.is_file()) {
                                     stale.push(path);
                                 }
                             }
@@ -105,6 +166,7 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
     let marker = root.join(WRITING_MARKER);
     if !plan.files.is_empty() {
         std::fs::create_dir_all(marker.parent().expect("the marker lives in generated/"))?;
+        remove_symlink(&marker)?;
         std::fs::write(&marker, b"")?;
     }
     // Folders first, once each and on every core, then the files. A file in
@@ -141,7 +203,7 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
             match if in_new_dir {
                 Err(io::ErrorKind::NotFound.into())
             } else {
-                std::fs::read(&full)
+                read_regular(&full)
             } {
                 Ok(existing) if existing == content.as_bytes() => return Ok(false),
                 Ok(_) => {}
@@ -184,6 +246,52 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
 
 /// Present while a build writes; see `apply`.
 pub const WRITING_MARKER: &str = "generated/.stamp-writing";
+
+/// What is on disk where the plan wants a folder or a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    Missing,
+    Fine,
+    Symlink,
+    NotFile,
+    NotDir,
+}
+
+impl Entry {
+    fn of(path: &Path, want_file: bool) -> Entry {
+        match std::fs::symlink_metadata(path) {
+            Err(_) => Entry::Missing,
+            Ok(meta) if meta.file_type().is_symlink() => Entry::Symlink,
+            Ok(meta) if want_file && !meta.is_file() => Entry::NotFile,
+            Ok(meta) if !want_file && !meta.is_dir() => Entry::NotDir,
+            Ok(_) => Entry::Fine,
+        }
+    }
+}
+
+/// A folder itself, not a symlink to one.
+pub fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// Reads a file that must be a regular one: a symlink, FIFO or device
+/// (which could hang or point outside the repo) is an error, never opened.
+fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!("`{}` is not a regular file", path.display())));
+    }
+    std::fs::read(path)
+}
+
+/// Removes a symlink stamp is about to replace with its own file, so
+/// opening the path can never reach what the link points at.
+fn remove_symlink(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::remove_file(path),
+        _ => Ok(()),
+    }
+}
 
 /// Writes through a temporary file in the same folder and renames it over
 /// the target, so a reader (or a crash) never sees half a file.
@@ -233,7 +341,9 @@ fn read_dir_names(dir: &Path) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry?;
-        if (entry.file_type()?.is_dir() || entry.path().is_file())
+        // The entry's own type: a symlink is neither, and is never followed.
+        let kind = entry.file_type()?;
+        if (kind.is_dir() || kind.is_file())
             && let Some(name) = entry.file_name().to_str()
             && !name.starts_with('.')
         {
@@ -245,6 +355,9 @@ fn read_dir_names(dir: &Path) -> io::Result<Vec<String>> {
 }
 
 fn has_header(path: &Path) -> bool {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut buf = [0u8; GENERATED_HEADER.len()];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
@@ -262,7 +375,14 @@ pub struct WriteLock {
 /// Takes the write lock, saying so on stderr when another process holds it.
 pub fn lock(root: &Path) -> io::Result<WriteLock> {
     let path = root.join(LOCK_FILE);
-    std::fs::create_dir_all(path.parent().expect("the lock lives in generated/"))?;
+    let generated = path.parent().expect("the lock lives in generated/");
+    if std::fs::symlink_metadata(generated).is_ok_and(|m| !m.is_dir()) {
+        return Err(io::Error::other(
+            "`generated` is a symbolic link or not a folder; stamp never writes through one\nhint: remove it; stamp creates `generated/` itself",
+        ));
+    }
+    std::fs::create_dir_all(generated)?;
+    remove_symlink(&path)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -296,8 +416,13 @@ pub fn remove_temp_files(root: &Path) {
         }
     }
     // Files written outside `apply` (CODEOWNERS, the stat cache) stage at
-    // the top of their folder.
-    walk(&root.join(".github"), 3);
-    let deep = root.join(WRITING_MARKER).exists();
-    walk(&root.join("generated"), if deep { 0 } else { 3 });
+    // the top of their folder. A symlinked top folder is never walked: what
+    // it leads to is not ours.
+    if is_real_dir(&root.join(".github")) {
+        walk(&root.join(".github"), 3);
+    }
+    if is_real_dir(&root.join("generated")) {
+        let deep = root.join(WRITING_MARKER).exists();
+        walk(&root.join("generated"), if deep { 0 } else { 3 });
+    }
 }

@@ -94,7 +94,7 @@ fn watch_rebuilds_on_every_kind_of_save_and_stops_on_ctrl_c() {
     // A broken save reports errors and keeps watching.
     test.write("catalog/services/extra.yaml", "name: extra\nprofile: [\n");
     let line = line_with(&lines, "catalog/services/extra.yaml");
-    assert!(line.contains("errors"), "{line}");
+    assert!(line.contains("error"), "{line}");
     assert!(
         test.exists("generated/extra/prod/us/manifests.yaml"),
         "the last good output is kept"
@@ -124,4 +124,53 @@ fn watch_rebuilds_on_every_kind_of_save_and_stops_on_ctrl_c() {
     };
     assert!(exit.success(), "{exit:?}");
     test.expect(&["check"], 0);
+}
+
+#[test]
+fn watch_keeps_the_output_when_shared_inputs_break() {
+    let test = Test::fixture("basic");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stamp"))
+        .arg("-C")
+        .arg(test.path())
+        .arg("watch")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    line_with(&lines, "initial build");
+    std::thread::sleep(Duration::from_millis(300));
+    let good = test.tree();
+
+    // A broken shared file: one line says the output is kept, and it is.
+    let sizes = test.read("catalog/sizes.yaml");
+    test.write("catalog/sizes.yaml", &sizes.replace("max: 4,", "max: 4x,"));
+    let line = line_with(&lines, "catalog/sizes.yaml");
+    assert!(
+        line.contains("shared inputs have errors (1 error): nothing written or removed"),
+        "{line}"
+    );
+    assert_eq!(test.tree(), good);
+    test.write("catalog/sizes.yaml", &sizes);
+    let line = line_with(&lines, "catalog/sizes.yaml");
+    assert!(!line.contains("error"), "{line}");
+
+    // A broken component, used by most targets.
+    let pdb = test.read("components/pdb/component.kdl");
+    test.write(
+        "components/pdb/component.kdl",
+        &pdb.replace("name \"pdb\"", "name \"pdx\""),
+    );
+    let line = line_with(&lines, "components/pdb/component.kdl");
+    assert!(line.contains("shared inputs have errors"), "{line}");
+    assert_eq!(test.tree(), good);
+
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -24,10 +24,15 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
                     "written": built.written.written,
                     "removed": built.written.removed,
                     "unchanged": built.written.unchanged,
+                    "shared_inputs_broken": c.shared_broken,
                 });
                 report::json_result(fields, &c.diags);
             }
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
+            if built.compiled.shared_broken {
+                report::shared_inputs_broken("nothing was written or removed");
+                return ERRORS;
+            }
             report::status(settings, &built.summary());
             if built.compiled.diags.is_empty() { OK } else { ERRORS }
         }
@@ -81,6 +86,14 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
     let compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
+    if compiled.shared_broken {
+        // Fail closed: not a file written, removed or even re-stated.
+        return Ok(Built {
+            compiled,
+            written: WriteReport::default(),
+            elapsed: start.elapsed(),
+        });
+    }
     let stage = crate::timings::stage("write");
     write::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {
@@ -93,8 +106,10 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
     // The files just written or verified need not be read again next time.
     let pruned = stat_cache.retain_services(|name| compiled.service_names.contains(name));
     if pruned || !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty() {
-        for (dir, inputs) in &compiled.fresh {
-            stat_cache.record(&settings.root, dir, *inputs);
+        // Rendered targets were written or compared byte for byte by
+        // `apply`; verified ones only matched their committed fingerprint.
+        for (dir, inputs, trust) in &compiled.fresh {
+            stat_cache.record(&settings.root, dir, *inputs, *trust);
         }
         for (name, key, dirs) in &compiled.fresh_services {
             stat_cache.record_service(name, *key, dirs.clone());

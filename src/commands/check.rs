@@ -1,9 +1,16 @@
+//! `stamp check`: the drift gate. Every target it has not itself rendered
+//! and compared on this machine is rendered again and compared in memory
+//! with the committed files; committed fingerprints are never taken as proof.
+
+use std::collections::HashSet;
+
 use serde_json::json;
 
 use crate::cli::{Format, Settings};
 use crate::commands::{DRIFT, ERRORS, OK};
-use crate::compile::{Cache, Shard, compile};
-use crate::fingerprint::StatCache;
+use crate::compile::{Cache, Compiled, Shard, compile};
+use crate::emit::MANIFESTS_FILE;
+use crate::fingerprint::{self, StatCache, Trust};
 use crate::load::Sources;
 use crate::report;
 
@@ -15,11 +22,39 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
             return ERRORS;
         }
     };
-    let compiled = compile(&settings.root, sources, cache, &StatCache::load(&settings.root), shard);
+    // Only what stamp rendered here may be skipped, never a committed fingerprint.
+    let cache = match cache {
+        Cache::Ignore => Cache::Ignore,
+        Cache::Use | Cache::Local => Cache::Local,
+    };
+    let mut stat_cache = match cache {
+        Cache::Ignore => StatCache::default(),
+        Cache::Use | Cache::Local => StatCache::load(&settings.root),
+    };
+    let compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
+    if compiled.shared_broken {
+        if settings.format == Format::Json {
+            let fields = json!({"status": "errors", "drift": [], "shared_inputs_broken": true});
+            report::json_result(fields, &compiled.diags);
+        }
+        report::diagnostics(settings, &compiled.sources, &compiled.diags);
+        report::shared_inputs_broken("the output was not compared");
+        return ERRORS;
+    }
+    // Stats are taken before the files are read, so a file changed after
+    // the comparison never matches what the cache records.
+    let mut before: Vec<(String, Option<[fingerprint::Stat; 3]>)> = Vec::new();
+    if cache == Cache::Local {
+        for (dir, _, trust) in &compiled.fresh {
+            if *trust == Trust::Rendered {
+                before.push((dir.clone(), fingerprint::stats(&settings.root, dir)));
+            }
+        }
+    }
     let mut drift = Vec::new();
     let mut drifted = Vec::new();
     for (path, content) in &compiled.plan.files {
-        let on_disk = std::fs::read_to_string(settings.root.join(path)).ok();
+        let on_disk = fingerprint::read_output(&settings.root.join(path)).and_then(|b| String::from_utf8(b).ok());
         if on_disk.as_deref() != Some(content.as_str()) {
             drifted.push(path.clone());
             drift.push(report::unified_diff(
@@ -39,8 +74,13 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     };
     drifted.extend(stale.iter().cloned());
     for path in &stale {
-        let on_disk = std::fs::read_to_string(settings.root.join(path)).unwrap_or_default();
+        let on_disk = fingerprint::read_output(&settings.root.join(path))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         drift.push(report::unified_diff(path, &on_disk, "", settings.color));
+    }
+    if cache == Cache::Local {
+        learn(settings, &compiled, &mut stat_cache, &before, &drifted);
     }
     let code = match (compiled.diags.is_empty(), drift.is_empty()) {
         (false, _) => ERRORS,
@@ -49,7 +89,15 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     };
     if settings.format == Format::Json {
         let status = ["up-to-date", "drift", "errors"][code as usize];
-        report::json_result(json!({"status": status, "drift": drifted}), &compiled.diags);
+        let fields = json!({
+            "status": status,
+            "drift": drifted,
+            "targets": compiled.targets,
+            "services": compiled.services,
+            "rendered": compiled.rendered,
+            "shared_inputs_broken": false,
+        });
+        report::json_result(fields, &compiled.diags);
     } else {
         report::stdout(&drift.concat());
     }
@@ -61,8 +109,8 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
         report::status(
             settings,
             &format!(
-                "up to date: {} targets of {} services",
-                compiled.targets, compiled.services
+                "up to date: {} targets of {} services ({} rendered and compared)",
+                compiled.targets, compiled.services, compiled.rendered
             ),
         );
         OK
@@ -72,5 +120,45 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
             &format!("{} generated files are out of date; run `stamp build`", drift.len()),
         );
         DRIFT
+    }
+}
+
+/// Teaches the local stat cache the targets this check rendered and found
+/// byte for byte equal on disk, so the next check can skip them. Never
+/// writes a committed file; a failure to save only costs speed.
+fn learn(
+    settings: &Settings,
+    compiled: &Compiled,
+    stat_cache: &mut StatCache,
+    before: &[(String, Option<[fingerprint::Stat; 3]>)],
+    drifted: &[String],
+) {
+    let drifted_dirs: HashSet<&str> = drifted
+        .iter()
+        .filter_map(|path| path.rsplit_once('/').map(|(dir, _)| dir))
+        .collect();
+    let inputs_of: std::collections::HashMap<&str, blake3::Hash> = compiled
+        .fresh
+        .iter()
+        .map(|(dir, inputs, _)| (dir.as_str(), *inputs))
+        .collect();
+    let mut learned = false;
+    for (dir, stats) in before {
+        let whole = compiled.plan.files.contains_key(&format!("{dir}/{MANIFESTS_FILE}"));
+        if let (Some(stats), true, false) = (stats, whole, drifted_dirs.contains(dir.as_str()))
+            && fingerprint::stats(&settings.root, dir).as_ref() == Some(stats)
+        {
+            stat_cache.record_stats(dir, inputs_of[dir.as_str()], *stats, Trust::Rendered);
+            learned = true;
+        }
+    }
+    for (name, key, dirs) in &compiled.fresh_services {
+        if dirs.iter().all(|d| !drifted_dirs.contains(d.as_str())) {
+            stat_cache.record_service(name, *key, dirs.clone());
+            learned = true;
+        }
+    }
+    if learned {
+        let _ = stat_cache.save(&settings.root);
     }
 }

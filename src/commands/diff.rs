@@ -20,13 +20,16 @@ pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
         None => working_tree_vs_disk(settings),
         Some(rev) => rendered_at(&settings.root, rev, settings).and_then(|old| {
             let new = render_all(settings, Sources::from_dir(&settings.root).map_err(|e| e.to_string())?)?;
-            Ok(changes::compare(&old, &new))
+            Ok((changes::compare(&old, &new), false))
         }),
     };
-    let changes = match changes {
+    let (changes, errors) = match changes {
         Ok(changes) => changes,
         Err(message) => {
-            eprintln!("error: {message}");
+            // An empty message: the reason was reported already.
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
             return ERRORS;
         }
     };
@@ -38,7 +41,8 @@ pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
     };
     // A closed pipe (`stamp diff | head`) is not an error.
     let _ = out.write_all(text.as_bytes());
-    OK
+    // The changes shown leave out the failing services: not a clean result.
+    if errors { ERRORS } else { OK }
 }
 
 /// Everything the working tree renders to, path → content.
@@ -64,8 +68,9 @@ pub fn rendered_at(root: &Path, rev: &str, settings: &Settings) -> Result<BTreeM
     Ok(compiled.plan.files)
 }
 
-/// Pending changes: what `build` would write and remove.
-fn working_tree_vs_disk(settings: &Settings) -> Result<Changes, String> {
+/// Pending changes: what `build` would write and remove, and whether the
+/// catalog has errors (whose services' output a build would keep).
+fn working_tree_vs_disk(settings: &Settings) -> Result<(Changes, bool), String> {
     let sources = Sources::from_dir(&settings.root).map_err(|e| e.to_string())?;
     let compiled: Compiled = compile(
         &settings.root,
@@ -77,19 +82,25 @@ fn working_tree_vs_disk(settings: &Settings) -> Result<Changes, String> {
     if !compiled.diags.is_empty() {
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
     }
+    if compiled.shared_broken {
+        report::shared_inputs_broken("there is nothing to compare");
+        return Err(String::new());
+    }
     let mut old = BTreeMap::new();
     let mut new = compiled.plan.files.clone();
     for path in compiled.plan.files.keys() {
-        if let Ok(text) = std::fs::read_to_string(settings.root.join(path)) {
-            old.insert(path.clone(), text);
+        if let Some(bytes) = crate::fingerprint::read_output(&settings.root.join(path)) {
+            old.insert(path.clone(), String::from_utf8_lossy(&bytes).into_owned());
         }
     }
     for path in compiled.plan.stale_files(&settings.root).map_err(|e| e.to_string())? {
-        let text = std::fs::read_to_string(settings.root.join(&path)).unwrap_or_default();
+        let text = crate::fingerprint::read_output(&settings.root.join(&path))
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
         old.insert(path.clone(), text);
         new.remove(&path);
     }
-    Ok(changes::compare(&old, &new))
+    Ok((changes::compare(&old, &new), !compiled.diags.is_empty()))
 }
 
 fn unified(changes: &Changes, color: bool) -> String {

@@ -127,12 +127,18 @@ fn rebuild(settings: &Settings, what: &str) {
 
 fn line(built: &Built) -> String {
     let c = &built.compiled;
+    if c.shared_broken {
+        return format!(
+            "shared inputs have errors ({}): nothing written or removed, the committed output is kept",
+            count(crate::diagnostic::merge(c.diags.clone()).len())
+        );
+    }
     let errors = if c.diags.is_empty() {
         String::new()
     } else {
         format!(
-            ", {} errors (the last good output is kept)",
-            crate::diagnostic::merge(c.diags.clone()).len()
+            ", {} (the last good output is kept)",
+            count(crate::diagnostic::merge(c.diags.clone()).len())
         )
     };
     format!(
@@ -142,4 +148,12 @@ fn line(built: &Built) -> String {
         built.written.removed.len(),
         built.elapsed
     )
+}
+
+fn count(errors: usize) -> String {
+    if errors == 1 {
+        "1 error".into()
+    } else {
+        format!("{errors} errors")
+    }
 }
