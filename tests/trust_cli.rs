@@ -310,3 +310,41 @@ fn new_errors_in_the_file_it_would_write_name_the_argument() {
     assert!(!test.exists("catalog/services/cleanup.yaml"));
     assert_eq!(test.tree(), before);
 }
+
+#[test]
+fn readme_pre_commit_rev_is_a_commit_of_this_repository() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let revs: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("rev: "))
+        .map(|r| r.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert!(!revs.is_empty(), "the README shows a pre-commit snippet");
+    for rev in &revs {
+        assert!(
+            rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()),
+            "`rev: {rev}` is not a full commit hash"
+        );
+    }
+    // Only a full clone is sure to hold the commit.
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let Some(shallow) = git(&["rev-parse", "--is-shallow-repository"]) else {
+        return;
+    };
+    if shallow.stdout.starts_with(b"true") {
+        return;
+    }
+    for rev in revs {
+        assert!(
+            git(&["cat-file", "-e", &format!("{rev}^{{commit}}")]).is_some(),
+            "README's `rev: {rev}` is no commit of this repository"
+        );
+    }
+}
