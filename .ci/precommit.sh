@@ -47,4 +47,12 @@ hook stamp-check || { cat "$work/out"; exit 1; }
 sed -i 's/maxReplicas: 10/maxReplicas: 99/' generated/web/prod/eu/manifests.yaml
 if hook stamp-check; then cat "$work/out"; echo "the rust hook passed on drift"; exit 1; fi
 
+echo "-- stamp init pins a commit of this repository, in a config pre-commit accepts"
+scaffold="$work/scaffold"
+stamp init -q "$scaffold"
+pre-commit validate-config "$scaffold/.pre-commit-config.yaml"
+rev=$(awk '$1 == "rev:" { print $2; exit }' "$scaffold/.pre-commit-config.yaml")
+[ -n "$rev" ] || { cat "$scaffold/.pre-commit-config.yaml"; echo "no rev pinned"; exit 1; }
+git -C "$here" cat-file -e "$rev^{commit}" || { echo "rev $rev is no commit of this repository"; exit 1; }
+
 echo "pre-commit hooks behave"

@@ -1,18 +1,24 @@
 //! The command line: clap definitions, then one step that turns raw flags
 //! into settings every command shares.
 
+use std::ffi::OsStr;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::PossibleValue;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::compile::Shard;
 
+/// Every global flag, taken before or after the subcommand; listed in full in
+/// `stamp --help` only, and by name under each subcommand's own options.
 #[derive(Debug, Parser)]
 #[command(
     name = "stamp",
-    version,
-    about = "Compile a platform repo's service catalog into GitOps-ready Kubernetes manifests"
+    version = env!("STAMP_LONG_VERSION"),
+    about = "Compile a platform repo's service catalog into GitOps-ready Kubernetes manifests",
+    after_help = "Run `stamp <COMMAND> --help` for a command's own options."
 )]
 pub struct Cli {
     /// Repo root [default: the nearest folder holding `catalog/`]
@@ -21,10 +27,11 @@ pub struct Cli {
     /// Threads to render with [default: all cores]
     #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Output format, where the output is meant for machines (github-matrix: `affected` only)
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    /// Output format: `json` for tools (`affected` also takes `github-matrix`)
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = TextOrJson, default_value = "text")]
     pub format: Format,
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    /// When to color messages (`NO_COLOR` turns `auto` off)
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Print only errors
     #[arg(short, long, global = true)]
@@ -44,9 +51,9 @@ pub enum Command {
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
     },
-    /// Render in memory and compare with what is on disk; write nothing
+    /// Render in memory and compare with what is committed; write nothing (exit 1 on drift)
     Check {
-        /// Render every target instead of trusting up-to-date fingerprints
+        /// Render and compare every target, even those this machine verified before
         #[arg(long)]
         no_cache: bool,
         /// Check only shard I of N (services split by a stable hash), e.g. `--shard 2/4`
@@ -68,29 +75,38 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         base: String,
         /// The most jobs per GitHub matrix; larger sets print several, one per line
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, value_name = "N", default_value_t = 256)]
         max_jobs: usize,
+        /// Output format; `github-matrix` prints what a GitHub Actions `strategy.matrix` takes
+        // The same id as the global `--format`, so clap keeps this one here and
+        // hands its value up to `Cli::format`.
+        #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Build, then rebuild on every change to the inputs until Ctrl-C
     Watch,
     /// Validate every object under `generated/` against the Kubernetes schema
     Validate {
         /// Only the targets under these paths, e.g. `generated/web/prod/eu`
+        #[arg(value_name = "PATH")]
         paths: Vec<String>,
     },
     /// Print a target's resolved values and where each was set
     Explain {
+        /// The service, as named in `catalog/services/<SERVICE>.yaml`
         service: String,
-        #[arg(long)]
+        /// Only this environment's targets [default: every environment]
+        #[arg(long, value_name = "ENV")]
         env: Option<String>,
-        #[arg(long)]
+        /// Only this region's targets [default: every region]
+        #[arg(long, value_name = "REGION")]
         region: Option<String>,
     },
     /// Write a new service file that passes the catalog checks
     New(NewArgs),
-    /// Scaffold a new platform repo with the built-ins and an example catalog
+    /// Scaffold a new platform repo: built-ins, an example catalog, CI and pre-commit
     Init {
-        /// Where to create it [default: the current directory]
+        /// Where to create it [default: `-C DIR`, else the current directory]
         dir: Option<PathBuf>,
     },
 }
@@ -100,10 +116,13 @@ pub enum Command {
 pub struct NewArgs {
     /// The service name (a DNS-1123 label)
     pub service: String,
+    /// A profile of `catalog/profiles.yaml`
     #[arg(long)]
     pub profile: String,
+    /// A size of `catalog/sizes.yaml`
     #[arg(long)]
     pub size: String,
+    /// The owning team, a key of `catalog/teams.yaml`
     #[arg(long)]
     pub team: String,
     /// An environment to deploy to; repeat for several [default: all]
@@ -112,17 +131,55 @@ pub struct NewArgs {
     /// The image as `repository:tag` [default: the catalog's usual registry, tag 0.1.0]
     #[arg(long)]
     pub image: Option<String>,
-    /// Cron schedule, for profiles whose archetype needs one
+    /// Cron schedule, for profiles whose archetype runs on one [default: daily at 03:00]
     #[arg(long)]
     pub schedule: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// For people
     Text,
+    /// One JSON document on stdout, for tools
     Json,
-    /// What a GitHub Actions `strategy.matrix` takes (`affected` only)
+    /// What a GitHub Actions `strategy.matrix` takes, one matrix per line
     GithubMatrix,
+}
+
+/// The global `--format`: `text` or `json`. `github-matrix` is `affected`'s
+/// alone, so elsewhere it is refused with a word on where it belongs.
+#[derive(Clone)]
+struct TextOrJson;
+
+impl clap::builder::TypedValueParser for TextOrJson {
+    type Value = Format;
+
+    fn parse_ref(&self, cmd: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<Format, clap::Error> {
+        match value.to_str() {
+            Some("text") => Ok(Format::Text),
+            Some("json") => Ok(Format::Json),
+            Some("github-matrix") => Err(cmd.clone().error(
+                ErrorKind::InvalidValue,
+                "`--format github-matrix` is only for `stamp affected`\n\
+                 hint: `stamp affected --base REV --format github-matrix`",
+            )),
+            _ => Err(cmd.clone().error(
+                ErrorKind::InvalidValue,
+                format!(
+                    "`--format {}` is not a format: use `text` or `json`",
+                    value.to_string_lossy()
+                ),
+            )),
+        }
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            [Format::Text, Format::Json]
+                .into_iter()
+                .filter_map(|f| f.to_possible_value()),
+        ))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -130,6 +187,47 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+impl Cli {
+    /// The clap command: each subcommand takes the global flags (hidden from
+    /// its help, which names them once at the end instead of repeating them).
+    pub fn command_line() -> clap::Command {
+        let top = <Cli as CommandFactory>::command();
+        let globals: Vec<clap::Arg> = top.get_arguments().filter(|a| a.is_global_set()).cloned().collect();
+        top.mut_subcommands(|sub| {
+            let mut named = Vec::new();
+            let mut sub = sub;
+            for arg in &globals {
+                // A subcommand's own arg of the same id (affected's `--format`) wins.
+                if sub.get_arguments().all(|own| own.get_id() != arg.get_id()) {
+                    named.push(flag_name(arg));
+                    sub = sub.arg(arg.clone().hide(true));
+                }
+            }
+            sub.after_help(format!("Global options: {} (see `stamp --help`)", named.join(", ")))
+        })
+    }
+
+    /// Parses the process arguments, exiting with clap's message on a mistake.
+    pub fn parse_args() -> Cli {
+        let mut command = Cli::command_line();
+        let matches = command.get_matches_mut();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit())
+    }
+}
+
+/// `-C <DIR>`, `--color <WHEN>`, `-q`: how a global flag is written.
+fn flag_name(arg: &clap::Arg) -> String {
+    let name = match (arg.get_short(), arg.get_long()) {
+        (Some(short), _) => format!("-{short}"),
+        (None, Some(long)) => format!("--{long}"),
+        (None, None) => arg.get_id().to_string(),
+    };
+    match arg.get_value_names() {
+        Some([value, ..]) if arg.get_action().takes_values() => format!("{name} <{value}>"),
+        _ => name,
+    }
 }
 
 /// What every command needs, decided once from the flags and environment.

@@ -25,9 +25,13 @@ pub mod yaml_tree;
 
 use std::path::PathBuf;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
+
+/// The git commit this binary was built from (see build.rs), when known:
+/// `stamp init` pins it as the pre-commit `rev`, since no release is tagged yet.
+pub fn build_commit() -> Option<&'static str> {
+    Some(env!("STAMP_COMMIT")).filter(|c| !c.is_empty())
+}
 
 fn cache(no_cache: bool) -> compile::Cache {
     if no_cache {
@@ -39,7 +43,7 @@ fn cache(no_cache: bool) -> compile::Cache {
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if let Command::Init { dir } = &cli.command {
         // init works on a folder that is not a platform repo yet.
         let dir = dir
@@ -61,10 +65,6 @@ pub fn run() -> i32 {
             return commands::ERRORS;
         }
     };
-    if settings.format == cli::Format::GithubMatrix && !matches!(cli.command, Command::Affected { .. }) {
-        eprintln!("error: `--format github-matrix` is only for `stamp affected`");
-        return commands::ERRORS;
-    }
     if let Some(jobs) = cli.jobs {
         // Only fails when a pool already exists, which cannot happen here.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
@@ -74,7 +74,7 @@ pub fn run() -> i32 {
         Command::Check { no_cache, shard } => commands::check::run(&settings, cache(no_cache), shard),
         Command::Validate { paths } => commands::validate::run(&settings, &paths),
         Command::Watch => commands::watch::run(&settings),
-        Command::Affected { base, max_jobs } => commands::affected::run(&settings, &base, max_jobs),
+        Command::Affected { base, max_jobs, .. } => commands::affected::run(&settings, &base, max_jobs),
         Command::Diff { base, stat } => commands::diff::run(&settings, base.as_deref(), stat),
         Command::Explain { service, env, region } => {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())

@@ -13,4 +13,5 @@ mod incremental;
 mod onboarding;
 mod shard;
 mod trust_gate;
+mod trust_cli;
 mod watch;

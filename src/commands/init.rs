@@ -1,10 +1,12 @@
 //! `stamp init [DIR]`: a new platform repo from what the binary embeds.
 
+use std::borrow::Cow;
+use std::io::Write as _;
 use std::path::Path;
 
 use crate::cli::Settings;
 use crate::commands::{ERRORS, OK};
-use crate::{report, write};
+use crate::report;
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
@@ -39,35 +41,140 @@ generated/.stamp-writing
 .stamp-*.tmp
 ";
 
+/// Where stamp's source lives: the pre-commit hooks and the CI workflow
+/// install it from here.
+pub const STAMP_REPO: &str = "https://github.com/acme/stamp";
+
+/// `.pre-commit-config.yaml` pinning the commit this binary was built from:
+/// no release is tagged yet, and a commit is a ref the repository surely has.
+pub fn pre_commit_config(commit: Option<&str>) -> String {
+    match commit {
+        Some(commit) => format!(
+            "# pre-commit (https://pre-commit.com): `pre-commit install` runs `stamp check`
+# before every commit. `rev` is the stamp commit this repo was scaffolded with
+# (`stamp --version` prints the one you run); CI installs the same commit.
+repos:
+  - repo: {STAMP_REPO}
+    rev: {commit}
+    hooks:
+      - id: stamp-check          # fail the commit when generated/ is stale
+      # - id: stamp-build        # or: regenerate it (then `git add` the output)
+      # `-system` variants (stamp-check-system) use the stamp on PATH instead
+      # of building this commit with cargo.
+"
+        ),
+        // Built outside a git checkout, with no commit to pin: run the stamp
+        // on PATH, and let CI's pin check say what to add.
+        None => format!(
+            "# pre-commit (https://pre-commit.com): `pre-commit install` runs `stamp check`
+# before every commit, with the stamp on PATH. This stamp was built without a
+# git commit to pin; CI needs one: replace this with `repo: {STAMP_REPO}`,
+# `rev: <commit>` and `id: stamp-check`.
+repos:
+  - repo: local
+    hooks:
+      - id: stamp-check
+        name: stamp check
+        entry: stamp check
+        language: system
+        pass_filenames: false
+        always_run: true
+"
+        ),
+    }
+}
+
 /// Every file `init` writes, in order.
-pub fn scaffold() -> Vec<(&'static str, &'static str)> {
-    let mut files = vec![
-        ("stamp.yaml", STAMP_YAML),
-        ("Makefile", MAKEFILE),
-        (".gitignore", GITIGNORE),
+pub fn scaffold() -> Vec<(&'static str, Cow<'static, str>)> {
+    let mut files: Vec<(&str, Cow<str>)> = vec![
+        ("stamp.yaml", STAMP_YAML.into()),
+        ("Makefile", MAKEFILE.into()),
+        (".gitignore", GITIGNORE.into()),
+        (
+            ".pre-commit-config.yaml",
+            pre_commit_config(crate::build_commit()).into(),
+        ),
+        (WORKFLOW.0, WORKFLOW.1.into()),
     ];
-    files.extend(EXAMPLE_CATALOG.iter().copied());
-    files.extend(BUILTINS.iter().copied());
+    files.extend(EXAMPLE_CATALOG.iter().map(|(p, c)| (*p, Cow::Borrowed(*c))));
+    files.extend(BUILTINS.iter().map(|(p, c)| (*p, Cow::Borrowed(*c))));
     files
+}
+
+enum Blocked {
+    /// The file is there already (a dangling symlink counts).
+    Exists(String),
+    /// A folder on its way is a symlink, which init would write through.
+    Symlink(String),
+}
+
+fn blocked(dir: &Path, path: &str) -> Option<Blocked> {
+    let mut at = dir.to_path_buf();
+    let parts: Vec<&str> = path.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Err(_) => return None,
+            Ok(_) if i + 1 == parts.len() => return Some(Blocked::Exists(path.to_string())),
+            Ok(meta) if meta.file_type().is_symlink() => return Some(Blocked::Symlink(parts[..=i].join("/"))),
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
+/// `a`, `b`, `c` and 2 more.
+fn some_of(names: &[String]) -> String {
+    let mut named: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
+    if names.len() > 3 {
+        named.push(format!("{} more", names.len() - 3));
+    }
+    named.join(", ")
+}
+
+/// Writes a new file, atomically, and fails rather than replace one that
+/// appeared meanwhile.
+fn create(path: &Path, content: &str) -> std::io::Result<()> {
+    let folder = path.parent().expect("scaffold paths have a parent");
+    std::fs::create_dir_all(folder)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".stamp-")
+        .suffix(".tmp")
+        .tempfile_in(folder)?;
+    temp.write_all(content.as_bytes())?;
+    temp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 pub fn run(settings: &Settings, dir: &Path) -> i32 {
     let files = scaffold();
-    let existing: Vec<&str> = files.iter().map(|(p, _)| *p).filter(|p| dir.join(p).exists()).collect();
-    if !existing.is_empty() {
-        let mut named: Vec<String> = existing.iter().take(3).map(|p| format!("`{p}`")).collect();
-        if existing.len() > 3 {
-            named.push(format!("{} more", existing.len() - 3));
+    let (mut existing, mut links) = (Vec::new(), Vec::new());
+    for (path, _) in &files {
+        match blocked(dir, path) {
+            Some(Blocked::Exists(path)) => existing.push(path),
+            Some(Blocked::Symlink(link)) if !links.contains(&link) => links.push(link),
+            _ => {}
         }
+    }
+    if !links.is_empty() {
+        eprintln!(
+            "error: {} in `{}` is a symbolic link; init never writes through one\nhint: run it in an empty folder",
+            some_of(&links),
+            dir.display()
+        );
+    }
+    if !existing.is_empty() {
         eprintln!(
             "error: `{}` already holds {}; init never overwrites a file\nhint: run it in an empty folder",
             dir.display(),
-            named.join(", ")
+            some_of(&existing)
         );
+    }
+    if !links.is_empty() || !existing.is_empty() {
         return ERRORS;
     }
     for (path, content) in &files {
-        if let Err(e) = write::write_atomic(&dir.join(path), content.as_bytes()) {
+        if let Err(e) = create(&dir.join(path), content) {
             eprintln!("error: cannot write `{}`: {e}", dir.join(path).display());
             return ERRORS;
         }
@@ -75,7 +182,7 @@ pub fn run(settings: &Settings, dir: &Path) -> i32 {
     report::status(
         settings,
         &format!(
-            "created a platform repo in `{}`: {} files ({} example services)\nnext: cd {} && stamp build",
+            "created a platform repo in `{}`: {} files ({} example services)\nnext: cd {} && stamp build\nthen `git init` and `pre-commit install` to run `stamp check` before every commit",
             dir.display(),
             files.len(),
             EXAMPLE_CATALOG

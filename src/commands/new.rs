@@ -21,36 +21,64 @@ pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
         }
     };
     let path = format!("{SERVICES_DIR}{}.yaml", new.service);
-    match compose(&sources, new) {
+    let composed = match compose(&sources, new) {
+        Ok(composed) => composed,
         Err(problems) => {
             for problem in problems {
                 eprintln!("error: {problem}");
             }
-            ERRORS
+            return ERRORS;
         }
-        Ok(text) if settings.root.join(&path).exists() => {
-            let _ = text;
-            eprintln!("error: `{path}` already exists; `stamp new` never overwrites a service");
-            ERRORS
-        }
-        Ok(text) => {
-            // The new file must pass the same checks as the rest of the catalog.
-            let mut with_new = sources.clone();
-            with_new.insert(path.clone(), text.clone());
-            let mut diags = parse_and_resolve(&with_new, resolve::Provenance::Skip, &|_| false).diags;
-            diags.retain(|d| d.file == path);
-            if !diags.is_empty() {
-                report::diagnostics(settings, &with_new, &diags);
-                return ERRORS;
+    };
+    if settings.root.join(&path).exists() {
+        eprintln!("error: `{path}` already exists; `stamp new` never overwrites a service");
+        return ERRORS;
+    }
+    // The new file must pass the same checks as the rest of the catalog.
+    let mut with_new = sources.clone();
+    with_new.insert(path.clone(), composed.text.clone());
+    let mut diags = parse_and_resolve(&with_new, resolve::Provenance::Skip, &|_| false).diags;
+    diags.retain(|d| d.file == path);
+    if !diags.is_empty() {
+        // The file was never written: name the argument that set each value.
+        let (mut unplaced, mut placed) = (Vec::new(), Vec::new());
+        for d in crate::diagnostic::merge(diags) {
+            match composed.lines.get(d.pos.line.saturating_sub(1) as usize) {
+                Some(Some(arg)) => placed.push((arg, d)),
+                _ => unplaced.push(d),
             }
-            if let Err(e) = write::write_atomic(&settings.root.join(&path), text.as_bytes()) {
-                eprintln!("error: cannot write `{path}`: {e}");
-                return ERRORS;
-            }
-            report::stdout(&text);
-            report::status(settings, &format!("wrote `{path}`; run `stamp build` to render it"));
-            OK
         }
+        for (arg, d) in &placed {
+            eprintln!("error: {arg}: {}", d.message);
+            if let Some(hint) = &d.hint {
+                eprintln!("hint: {hint}");
+            }
+        }
+        report::diagnostics(settings, &with_new, &unplaced);
+        eprintln!("`{path}` was not written");
+        return ERRORS;
+    }
+    if let Err(e) = write::write_atomic(&settings.root.join(&path), composed.text.as_bytes()) {
+        eprintln!("error: cannot write `{path}`: {e}");
+        return ERRORS;
+    }
+    report::stdout(&composed.text);
+    report::status(settings, &format!("wrote `{path}`; run `stamp build` to render it"));
+    OK
+}
+
+/// The service file `new` would write, and for each line the command-line
+/// argument that set it (as the user would write it), if any.
+struct Composed {
+    text: String,
+    lines: Vec<Option<String>>,
+}
+
+impl Composed {
+    fn line(&mut self, text: &str, arg: Option<String>) {
+        self.text.push_str(text);
+        self.text.push('\n');
+        self.lines.push(arg);
     }
 }
 
@@ -65,7 +93,7 @@ fn check<T>(table: &Table<T>, flag: &str, name: &str, problems: &mut Vec<String>
     }
 }
 
-fn compose(sources: &Sources, new: &NewArgs) -> Result<String, Vec<String>> {
+fn compose(sources: &Sources, new: &NewArgs) -> Result<Composed, Vec<String>> {
     let (catalog, _) = catalog::parse(sources);
     let (blueprints, _) = blueprint::parse(sources);
     let mut problems = Vec::new();
@@ -104,29 +132,84 @@ fn compose(sources: &Sources, new: &NewArgs) -> Result<String, Vec<String>> {
             "0.1.0".to_string(),
         ),
     };
-    let needs_schedule = catalog
-        .profiles
-        .get(&new.profile)
-        .and_then(|p| blueprints.archetypes.get(&p.archetype.value))
-        .is_some_and(|a| a.requires("schedule"));
-    let mut text = format!(
-        "name: {}\nprofile: {}\nsize: {}\nenvironments: [{}]\nimage:\n  repository: {repository}\n  tag: {}\n",
-        new.service,
-        new.profile,
-        new.size,
-        envs.join(", "),
-        serde_json::to_string(&tag).expect("strings serialize"),
-    );
-    match (&new.schedule, needs_schedule) {
-        (Some(schedule), _) => text.push_str(&format!(
-            "schedule: {}\n",
-            serde_json::to_string(schedule).expect("strings serialize")
-        )),
-        (None, true) => text.push_str("schedule: \"0 3 * * *\"          # daily at 03:00; change as needed\n"),
-        (None, false) => {}
+    let profile = catalog.profiles.get(&new.profile);
+    let archetype = profile.and_then(|p| blueprints.archetypes.get(&p.archetype.value));
+    let runs_on_schedule = |a: &blueprint::Blueprint| a.requires("schedule");
+    if let (Some(schedule), Some(profile), Some(archetype)) = (&new.schedule, profile, archetype)
+        && !runs_on_schedule(archetype)
+    {
+        let scheduled: Vec<String> = catalog
+            .profiles
+            .items
+            .iter()
+            .filter(|p| {
+                blueprints
+                    .archetypes
+                    .get(&p.archetype.value)
+                    .is_some_and(runs_on_schedule)
+            })
+            .map(|p| format!("`{}`", p.name.value))
+            .collect();
+        let mut problem = format!(
+            "--schedule `{schedule}`: profile `{}` ({}:{}:{}) uses archetype `{}`, which runs on no schedule",
+            new.profile, catalog.profiles.file, profile.name.pos.line, profile.name.pos.col, archetype.name
+        );
+        problem.push_str(&match scheduled.as_slice() {
+            [] => "\nhint: leave out `--schedule`".to_string(),
+            some => format!(
+                "\nhint: leave out `--schedule`, or use a profile that runs on one: {}",
+                some.join(", ")
+            ),
+        });
+        return Err(vec![problem]);
     }
-    text.push_str(&format!("owners:\n  team: {}\n", new.team));
-    Ok(text)
+    let image_arg = Some(match &new.image {
+        Some(image) => format!("--image `{image}`"),
+        None => format!("the default image `{repository}:{tag}` (set one with --image)"),
+    });
+    let mut file = Composed {
+        text: String::new(),
+        lines: Vec::new(),
+    };
+    file.line(
+        &format!("name: {}", new.service),
+        Some(format!("SERVICE `{}`", new.service)),
+    );
+    file.line(
+        &format!("profile: {}", new.profile),
+        Some(format!("--profile `{}`", new.profile)),
+    );
+    file.line(&format!("size: {}", new.size), Some(format!("--size `{}`", new.size)));
+    let env_arg = match new.envs.as_slice() {
+        [] => "every environment (the default; pick some with --env)".to_string(),
+        envs => envs
+            .iter()
+            .map(|e| format!("--env `{e}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    file.line(&format!("environments: [{}]", envs.join(", ")), Some(env_arg));
+    file.line("image:", image_arg.clone());
+    file.line(&format!("  repository: {repository}"), image_arg.clone());
+    let tag = serde_json::to_string(&tag).expect("strings serialize");
+    file.line(&format!("  tag: {tag}"), image_arg);
+    match &new.schedule {
+        Some(schedule) => file.line(
+            &format!(
+                "schedule: {}",
+                serde_json::to_string(schedule).expect("strings serialize")
+            ),
+            Some(format!("--schedule `{schedule}`")),
+        ),
+        None if archetype.is_some_and(runs_on_schedule) => file.line(
+            "schedule: \"0 3 * * *\"          # daily at 03:00; change as needed",
+            Some("the default schedule (set one with --schedule)".to_string()),
+        ),
+        None => {}
+    }
+    file.line("owners:", Some(format!("--team `{}`", new.team)));
+    file.line(&format!("  team: {}", new.team), Some(format!("--team `{}`", new.team)));
+    Ok(file)
 }
 
 /// The registry prefix most services use (`ghcr.io/acme`), for a new image.
