@@ -175,6 +175,61 @@ pub fn is_plain_safe(s: &str) -> bool {
     s.is_ascii() || !s.contains(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}'])
 }
 
+/// Writes `value` as one line of flow YAML (JSON syntax) that a YAML 1.1 or
+/// 1.2 reader reads back as the same value: strings double-quoted, with every
+/// character that could end a line or is not printable escaped. This is how
+/// templates interpolate values, so a value can never become structure.
+pub fn write_flow(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow_string(out, key);
+                out.push_str(": ");
+                write_flow(out, item);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, item);
+            }
+            out.push(']');
+        }
+        Value::String(s) => write_flow_string(out, s),
+        scalar => write_scalar(out, scalar, 0),
+    }
+}
+
+fn write_flow_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // YAML 1.1 line breaks, the byte order mark and whatever YAML
+            // does not call printable.
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}') =>
+            {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
