@@ -215,9 +215,12 @@ pub fn new_environment() -> Environment<'static> {
     // `safe` would let a value through raw; `tojson` may pretty-print over
     // several lines. Neither has a place in a YAML template.
     env.remove_filter("safe");
-    env.add_filter("tojson", |value: &minijinja::Value| -> Result<minijinja::Value, minijinja::Error> {
-        Ok(minijinja::Value::from_safe_string(flow_text(value)?))
-    });
+    env.add_filter(
+        "tojson",
+        |value: &minijinja::Value| -> Result<minijinja::Value, minijinja::Error> {
+            Ok(minijinja::Value::from_safe_string(flow_text(value)?))
+        },
+    );
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
@@ -305,7 +308,11 @@ pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
 /// An `applies-to` naming no archetype is an error at that line, and the
 /// component is broken (never silently applied to nothing).
 fn check_applies_to(blueprints: &mut Blueprints, diags: &mut Vec<Diagnostic>) {
-    let archetypes: Vec<String> = blueprints.names(Kind::Archetype).into_iter().map(String::from).collect();
+    let archetypes: Vec<String> = blueprints
+        .names(Kind::Archetype)
+        .into_iter()
+        .map(String::from)
+        .collect();
     let mut broken = Vec::new();
     for component in blueprints.components.values() {
         for name in &component.applies_to {
@@ -360,12 +367,8 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
     };
     if let Some(pos) = too_deep(text) {
         diags.push(
-            Diagnostic::new(
-                &decl_file,
-                pos,
-                format!("blocks nest more than {MAX_KDL_DEPTH} deep"),
-            )
-            .with_hint("a declaration needs a few levels at most"),
+            Diagnostic::new(&decl_file, pos, format!("blocks nest more than {MAX_KDL_DEPTH} deep"))
+                .with_hint("a declaration needs a few levels at most"),
         );
         return None;
     }
@@ -534,7 +537,14 @@ fn too_deep(text: &str) -> Option<Pos> {
                 i += 2;
             }
             // A raw string: `#"…"#` (or `r#"…"#`), closed by `"` and as many `#`.
-            b'#' | b'r' if rest.iter().skip_while(|&&b| b == b'r').take_while(|&&b| b == b'#').count() > 0 => {
+            b'#' | b'r'
+                if rest
+                    .iter()
+                    .skip_while(|&&b| b == b'r')
+                    .take_while(|&&b| b == b'#')
+                    .count()
+                    > 0 =>
+            {
                 let start = rest.iter().take_while(|&&b| b == b'r').count();
                 let hashes = rest[start..].iter().take_while(|&&b| b == b'#').count();
                 if rest.get(start + hashes) == Some(&b'"') {
@@ -609,7 +619,10 @@ fn read_objects(node: &KdlNode, template: &str, pos: Pos, text: &str) -> Result<
         if child.name().value() != "object" {
             return Err((
                 child_pos,
-                format!("unknown node `{}` under `template`; expected `object`", child.name().value()),
+                format!(
+                    "unknown node `{}` under `template`; expected `object`",
+                    child.name().value()
+                ),
             ));
         }
         let kind = child
@@ -617,7 +630,10 @@ fn read_objects(node: &KdlNode, template: &str, pos: Pos, text: &str) -> Result<
             .iter()
             .find(|e| e.name().is_none())
             .and_then(|e| e.value().as_string())
-            .ok_or((child_pos, "`object` takes a kind: object \"ConfigMap\" name=\"{service}-env\"".to_string()))?;
+            .ok_or((
+                child_pos,
+                "`object` takes a kind: object \"ConfigMap\" name=\"{service}-env\"".to_string(),
+            ))?;
         objects.push(declared(kind, child.get("name"), child_pos)?);
     }
     if objects.is_empty() {

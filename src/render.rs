@@ -228,13 +228,11 @@ fn invalid_yaml(template: &str, source: &str, output: &str, d: &Diagnostic) -> D
         None => d.message.as_str(),
     };
     let message = message.strip_prefix("invalid YAML: ").unwrap_or(message);
-    let written = output.lines().nth(d.pos.line.saturating_sub(1) as usize).unwrap_or_default();
-    match template_line_of(source, written) {
-        Some(pos) => Diagnostic::new(
-            template,
-            pos,
-            format!("the template rendered invalid YAML: {message}"),
-        ),
+    let index = d.pos.line.saturating_sub(1) as usize;
+    let written = output.lines().nth(index).unwrap_or_default();
+    let copy = output.lines().take(index).filter(|l| *l == written).count();
+    match template_line_of(source, written, copy) {
+        Some(pos) => Diagnostic::new(template, pos, format!("the template rendered invalid YAML: {message}")),
         None => Diagnostic::new(
             template,
             Pos::START,
@@ -246,13 +244,19 @@ fn invalid_yaml(template: &str, source: &str, output: &str, d: &Diagnostic) -> D
 
 /// The template line that most likely wrote an output line: the same text,
 /// else the same key at the same indentation.
-fn template_line_of(source: &str, written: &str) -> Option<Pos> {
+fn template_line_of(source: &str, written: &str, copy: usize) -> Option<Pos> {
     let at = |i: usize, line: &str| Pos::new(i as u32 + 1, (line.len() - line.trim_start().len()) as u32 + 1);
     let trimmed = written.trim();
     if trimmed.is_empty() {
         return None;
     }
-    if let Some((i, line)) = source.lines().enumerate().find(|(_, l)| l.trim_end() == written.trim_end()) {
+    // The same text: the as-many-th copy of it, for a duplicated line.
+    let same: Vec<(usize, &str)> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end() == written.trim_end())
+        .collect();
+    if let Some(&(i, line)) = same.get(copy.min(same.len().saturating_sub(1))) {
         return Some(at(i, line));
     }
     let key = trimmed.split_once(':')?.0;
