@@ -582,6 +582,8 @@ fn hostile_regressions() {
         // Found by the property test: a multi-line env key was written as a
         // block scalar key, and U+2028 unescaped in a double-quoted string.
         &["a\nb", "- \u{2028}", "x\u{2029}\n"],
+        // A tab opening a line of a literal block is refused by YAML 1.1 readers.
+        &["a\n\tb", "x\n\t\n"],
     ];
     for strings in cases {
         let strings: Vec<String> = strings.iter().map(|s| s.to_string()).collect();

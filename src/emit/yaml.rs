@@ -116,7 +116,7 @@ fn literal_chomping(s: &str) -> Option<&'static str> {
         && !s
             .chars()
             .any(|c| (c.is_control() && c != '\n' && c != '\t') || NOT_IN_BLOCKS.contains(&c))
-        && !s.split('\n').any(|l| l.ends_with([' ', '\t']));
+        && !s.split('\n').any(|l| l.ends_with([' ', '\t']) || l.starts_with('\t'));
     simple.then_some(if body.is_some() { "" } else { "-" })
 }
 
