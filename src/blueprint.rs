@@ -98,8 +98,13 @@ pub struct Blueprint {
     pub params: Vec<Param>,
     /// Repo-relative template paths, in declaration order.
     pub templates: Vec<String>,
+    /// The objects the templates may render: the allow-list a target's
+    /// output is checked against.
+    pub objects: Vec<Declared>,
     /// Archetypes a component applies to; empty means all.
     pub applies_to: Vec<String>,
+    /// Where `applies-to` is written.
+    pub applies_to_pos: Pos,
     /// Components every target gets (Namespace, ServiceAccount ...).
     pub always: bool,
     /// Service fields the archetype needs: `port`, `schedule`.
@@ -114,6 +119,52 @@ impl Blueprint {
     pub fn requires(&self, field: &str) -> bool {
         self.requires.iter().any(|r| r == field)
     }
+}
+
+/// One object a template may render: its kind and a name pattern such as
+/// `{service}-env`. Declared in KDL as `template "x.yaml.j2" kind="Deployment"`
+/// (name `{service}`), or with one `object "Kind" name="..."` child per object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declared {
+    pub template: String,
+    pub kind: String,
+    pub name: String,
+    /// The line of the KDL declaration.
+    pub pos: Pos,
+}
+
+/// What a name pattern may refer to.
+pub const NAME_PLACEHOLDERS: [&str; 4] = ["service", "namespace", "env", "region"];
+
+impl Declared {
+    /// The object name for one target.
+    pub fn name_for(&self, service: &str, namespace: &str, env: &str, region: &str) -> String {
+        self.name
+            .replace("{service}", service)
+            .replace("{namespace}", namespace)
+            .replace("{env}", env)
+            .replace("{region}", region)
+    }
+}
+
+/// Why a name pattern is unusable, if it is.
+fn check_name_pattern(pattern: &str) -> Option<String> {
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            return Some(format!("name `{pattern}` has a `{{` without its `}}`"));
+        };
+        let word = &rest[open + 1..open + close];
+        if !NAME_PLACEHOLDERS.contains(&word) {
+            return Some(format!(
+                "name `{pattern}` uses `{{{word}}}`; a name may use {}",
+                NAME_PLACEHOLDERS.map(|p| format!("`{{{p}}}`")).join(", ")
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    rest.contains('}')
+        .then(|| format!("name `{pattern}` has a `}}` without its `{{`"))
 }
 
 pub struct Blueprints {
@@ -146,12 +197,31 @@ impl Blueprints {
     }
 }
 
+/// Instructions one template render may run: far more than a built-in
+/// template needs for a 100,000-entry env map (about 10 per entry), and
+/// about a second of CPU, so a runaway loop fails instead of hanging.
+pub const TEMPLATE_FUEL: u64 = 50_000_000;
+
 /// The template environment every render uses: strict about undefined
-/// values, no auto-escaping (the output is YAML, not HTML).
+/// values, and every `{{ value }}` written as one YAML flow scalar (a quoted
+/// string, a number, a bool, `null`, or a one-line flow map or list), so no
+/// value can add YAML structure. Composite strings are built inside one
+/// expression: `{{ service ~ "-env" }}`.
 pub fn new_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_auto_escape_callback(|_| AutoEscape::Custom("yaml".into()));
+    env.set_formatter(format_value);
+    // `safe` would let a value through raw; `tojson` may pretty-print over
+    // several lines. Neither has a place in a YAML template.
+    env.remove_filter("safe");
+    env.add_filter(
+        "tojson",
+        |value: &minijinja::Value| -> Result<minijinja::Value, minijinja::Error> {
+            Ok(minijinja::Value::from_safe_string(flow_text(value)?))
+        },
+    );
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -162,6 +232,33 @@ pub fn new_environment() -> Environment<'static> {
     );
     env.set_debug(true);
     env
+}
+
+/// Template output (macros, `{% set %}` blocks, `tojson`) is already YAML and
+/// passes as it is; every other value becomes one flow scalar.
+fn format_value(
+    out: &mut minijinja::Output,
+    _state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_safe()
+        && let Some(text) = value.as_str()
+    {
+        return Ok(out.write_str(text)?);
+    }
+    Ok(out.write_str(&flow_text(value)?)?)
+}
+
+fn flow_text(value: &minijinja::Value) -> Result<String, minijinja::Error> {
+    let json = serde_json::to_value(value).map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("cannot write this value into YAML: {e}"),
+        )
+    })?;
+    let mut text = String::new();
+    crate::emit::yaml::write_flow(&mut text, &json);
+    Ok(text)
 }
 
 pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
@@ -204,7 +301,38 @@ pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
             }
         }
     }
+    check_applies_to(&mut blueprints, &mut diags);
     (blueprints, diags)
+}
+
+/// An `applies-to` naming no archetype is an error at that line, and the
+/// component is broken (never silently applied to nothing).
+fn check_applies_to(blueprints: &mut Blueprints, diags: &mut Vec<Diagnostic>) {
+    let archetypes: Vec<String> = blueprints
+        .names(Kind::Archetype)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut broken = Vec::new();
+    for component in blueprints.components.values() {
+        for name in &component.applies_to {
+            if !archetypes.contains(name) {
+                diags.push(
+                    Diagnostic::new(
+                        &component.decl_file,
+                        component.applies_to_pos,
+                        format!("`applies-to` names archetype `{name}`, which is not in `archetypes/`"),
+                    )
+                    .suggest(name, archetypes.iter().map(String::as_str)),
+                );
+                broken.push(component.name.clone());
+            }
+        }
+    }
+    for name in broken {
+        blueprints.components.remove(&name);
+        blueprints.broken.insert((Kind::Component.dir().to_string(), name));
+    }
 }
 
 /// A minijinja error as a diagnostic at the template's file and line.
@@ -237,6 +365,13 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         ));
         return None;
     };
+    if let Some(pos) = too_deep(text) {
+        diags.push(
+            Diagnostic::new(&decl_file, pos, format!("blocks nest more than {MAX_KDL_DEPTH} deep"))
+                .with_hint("a declaration needs a few levels at most"),
+        );
+        return None;
+    }
     let doc: KdlDocument = match text.parse() {
         Ok(doc) => doc,
         Err(e) => {
@@ -245,7 +380,7 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
                 let message = d.message.or(d.label).unwrap_or_else(|| "invalid KDL".into());
                 let mut pos = offset_to_pos(text, d.span.offset());
                 // kdl sometimes blames the whole document; find the first bad line.
-                if d.span.offset() == 0 && !d.span.is_empty() {
+                if d.span.offset() == 0 && !d.span.is_empty() && text.lines().count() <= FIRST_BAD_LINE_MAX {
                     pos = first_bad_line(text).unwrap_or(pos);
                 }
                 let mut diag = Diagnostic::new(&decl_file, pos, message);
@@ -267,7 +402,9 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         description: String::new(),
         params: Vec::new(),
         templates: Vec::new(),
+        objects: Vec::new(),
         applies_to: Vec::new(),
+        applies_to_pos: Pos::START,
         always: false,
         requires: Vec::new(),
         default_port: None,
@@ -302,12 +439,17 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
                     if sources.get(&path).is_none() {
                         error(pos, format!("template `{path}` does not exist"));
                     }
+                    match read_objects(node, &path, pos, text) {
+                        Ok(objects) => blueprint.objects.extend(objects),
+                        Err((pos, message)) => error(pos, message),
+                    }
                     blueprint.templates.push(path);
                 }
                 None => error(pos, "`template` takes a file name".into()),
             },
             "applies-to" => {
-                blueprint.applies_to = args.iter().filter_map(|v| v.as_string()).map(String::from).collect()
+                blueprint.applies_to = args.iter().filter_map(|v| v.as_string()).map(String::from).collect();
+                blueprint.applies_to_pos = pos;
             }
             "always" => blueprint.always = matches!(args.first(), Some(KdlValue::Bool(true)) | None),
             "requires" => {
@@ -357,6 +499,152 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         ));
     }
     (diags.len() == before).then_some(blueprint)
+}
+
+/// How deep `{ }` blocks may nest in a declaration; the kdl crate recurses
+/// per level and overflows the stack at about 2,000.
+pub const MAX_KDL_DEPTH: usize = 64;
+
+/// Above this many lines, finding the bad line by reparsing prefixes would
+/// take too long; kdl's own position is used.
+const FIRST_BAD_LINE_MAX: usize = 2_000;
+
+/// Where `{ }` blocks first nest deeper than [`MAX_KDL_DEPTH`], outside
+/// strings and comments.
+fn too_deep(text: &str) -> Option<Pos> {
+    let bytes = text.as_bytes();
+    let (mut i, mut depth, mut comment_depth) = (0, 0usize, 0usize);
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if comment_depth > 0 {
+            if rest.starts_with(b"*/") {
+                comment_depth -= 1;
+                i += 2;
+            } else if rest.starts_with(b"/*") {
+                comment_depth += 1;
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        match bytes[i] {
+            b'/' if rest.starts_with(b"//") => {
+                i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            }
+            b'/' if rest.starts_with(b"/*") => {
+                comment_depth = 1;
+                i += 2;
+            }
+            // A raw string: `#"…"#` (or `r#"…"#`), closed by `"` and as many `#`.
+            b'#' | b'r'
+                if rest
+                    .iter()
+                    .skip_while(|&&b| b == b'r')
+                    .take_while(|&&b| b == b'#')
+                    .count()
+                    > 0 =>
+            {
+                let start = rest.iter().take_while(|&&b| b == b'r').count();
+                let hashes = rest[start..].iter().take_while(|&&b| b == b'#').count();
+                if rest.get(start + hashes) == Some(&b'"') {
+                    let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                    let body = start + hashes + 1;
+                    i += rest[body..]
+                        .windows(close.len())
+                        .position(|w| w == close.as_slice())
+                        .map_or(rest.len(), |p| body + p + close.len());
+                } else {
+                    i += start + hashes;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_KDL_DEPTH {
+                    return Some(offset_to_pos(text, i));
+                }
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The objects a `template` node declares: `kind="Deployment"` and an
+/// optional `name=` (default `{service}`), or `object "Kind" name="..."`
+/// children, one per object.
+fn read_objects(node: &KdlNode, template: &str, pos: Pos, text: &str) -> Result<Vec<Declared>, (Pos, String)> {
+    let declared = |kind: &str, name: Option<&KdlValue>, pos: Pos| {
+        let name = match name {
+            None => "{service}".to_string(),
+            Some(KdlValue::String(name)) => name.clone(),
+            Some(other) => return Err((pos, format!("`name` takes a string, found `{other}`"))),
+        };
+        if let Some(problem) = check_name_pattern(&name) {
+            return Err((pos, problem));
+        }
+        if kind.is_empty() {
+            return Err((pos, "`kind` takes a Kubernetes kind such as \"Deployment\"".into()));
+        }
+        Ok(Declared {
+            template: template.to_string(),
+            kind: kind.to_string(),
+            name,
+            pos,
+        })
+    };
+    let mut objects = Vec::new();
+    if let Some(kind) = node.get("kind") {
+        let kind = kind
+            .as_string()
+            .ok_or((pos, "`kind` takes a string such as \"Deployment\"".to_string()))?;
+        objects.push(declared(kind, node.get("name"), pos)?);
+    } else if node.get("name").is_some() {
+        return Err((pos, "`name=` needs a `kind=` beside it".into()));
+    }
+    for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+        let child_pos = offset_to_pos(text, child.span().offset());
+        if child.name().value() != "object" {
+            return Err((
+                child_pos,
+                format!(
+                    "unknown node `{}` under `template`; expected `object`",
+                    child.name().value()
+                ),
+            ));
+        }
+        let kind = child
+            .entries()
+            .iter()
+            .find(|e| e.name().is_none())
+            .and_then(|e| e.value().as_string())
+            .ok_or((
+                child_pos,
+                "`object` takes a kind: object \"ConfigMap\" name=\"{service}-env\"".to_string(),
+            ))?;
+        objects.push(declared(kind, child.get("name"), child_pos)?);
+    }
+    if objects.is_empty() {
+        return Err((
+            pos,
+            format!(
+                "template `{template}` declares no objects; add `kind=\"...\"` (and `name=\"...\"` unless it is `{{service}}`)"
+            ),
+        ));
+    }
+    Ok(objects)
 }
 
 /// The line that first makes a prefix of whole lines fail to parse.

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::blueprint::{Blueprints, template_error};
+use crate::blueprint::{Blueprint, Blueprints, template_error};
 use crate::catalog::reader::node_to_json;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
@@ -48,6 +48,101 @@ pub fn default_wave(kind: &str) -> i64 {
     }
 }
 
+/// Bytes one template may render for one target. A Kubernetes object is at
+/// most about 1.5 MiB (etcd's request limit), so more than a few of them from
+/// one template is a runaway loop, not a manifest.
+pub const MAX_TEMPLATE_OUTPUT: usize = 8 << 20;
+
+/// Bytes all templates of one target may render together.
+pub const MAX_TARGET_OUTPUT: usize = 32 << 20;
+
+/// The annotation on pod templates that holds [`config_hash`].
+pub const CONFIG_HASH: &str = "stamp.dev/config-hash";
+
+/// A hash of exactly the data the env ConfigMap holds (the target's `env`
+/// map, which the config-map component writes as it is); `None` when the
+/// target has no env, and so no ConfigMap.
+pub fn config_hash(env: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    if env.is_empty() {
+        return None;
+    }
+    let mut hasher = blake3::Hasher::new();
+    for (key, value) in env {
+        // Length-prefixed, so no two maps hash the same bytes.
+        for part in [key, value] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    Some(hasher.finalize().to_hex()[..16].to_string())
+}
+
+/// Collects rendered bytes and refuses to grow past a bound, which stops
+/// the render at once instead of after the memory is spent.
+struct Bounded {
+    text: Vec<u8>,
+    limit: usize,
+    hit: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > self.limit {
+            self.hit = true;
+            return Err(std::io::Error::other("output bound"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders one template within the output bound.
+fn render_one(
+    blueprints: &Blueprints,
+    template: &str,
+    context: &minijinja::Value,
+    limit: usize,
+) -> Result<String, Diagnostic> {
+    let mut out = Bounded {
+        text: Vec::new(),
+        limit,
+        hit: false,
+    };
+    let rendered = blueprints
+        .env
+        .get_template(template)
+        .and_then(|t| t.render_captured_to(context.clone(), &mut out).map(|_| ()));
+    match rendered {
+        Ok(()) => String::from_utf8(out.text).map_err(|_| {
+            Diagnostic::new(template, Pos::START, "the template rendered text that is not UTF-8")
+        }),
+        Err(_) if out.hit => Err(Diagnostic::new(
+            template,
+            Pos::START,
+            format!("the template rendered more than {} MiB", limit >> 20),
+        )
+        .with_hint(format!(
+            "a template may render {} MiB per target, all templates of a target {} MiB together; look for a loop that never ends",
+            MAX_TEMPLATE_OUTPUT >> 20,
+            MAX_TARGET_OUTPUT >> 20
+        ))),
+        Err(e) => {
+            let mut d = template_error(&e, template);
+            if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                d = d.with_hint(format!(
+                    "a template may run {} instructions per render; look for a loop that never ends",
+                    crate::blueprint::TEMPLATE_FUEL
+                ));
+            }
+            Err(d)
+        }
+    }
+}
+
 /// Renders every template of the target; all problems are returned together.
 pub fn render_target(
     blueprints: &Blueprints,
@@ -55,38 +150,30 @@ pub fn render_target(
     target: &Target,
 ) -> Result<Vec<Object>, Vec<Diagnostic>> {
     let archetype = &blueprints.archetypes[&target.archetype];
-    let templates = archetype.templates.iter().chain(
-        target
-            .components
-            .iter()
-            .flat_map(|c| &blueprints.components[c].templates),
-    );
-    let context = minijinja::Value::from(minijinja::value::Serde(&target.values));
+    let blueprints_used: Vec<&Blueprint> = std::iter::once(archetype)
+        .chain(target.components.iter().map(|c| &blueprints.components[c]))
+        .collect();
+    let context = minijinja::context! {
+        config_hash => config_hash(&target.values.env),
+        ..minijinja::Value::from(minijinja::value::Serde(&target.values))
+    };
     let mut objects = Vec::new();
     let mut diags = Vec::new();
-    for template in templates {
-        let rendered = blueprints.env.get_template(template).and_then(|t| t.render(&context));
-        let text = match rendered {
+    let mut budget = MAX_TARGET_OUTPUT;
+    for template in blueprints_used.iter().flat_map(|b| &b.templates) {
+        let text = match render_one(blueprints, template, &context, budget.min(MAX_TEMPLATE_OUTPUT)) {
             Ok(text) => text,
-            Err(e) => {
-                diags.push(template_error(&e, template).for_target(target.id()));
+            Err(d) => {
+                diags.push(d.for_target(target.id()));
                 continue;
             }
         };
+        budget -= text.len();
         let documents = match crate::yaml_tree::parse_stream(template, &text) {
             Ok(documents) => documents,
             Err(d) => {
-                diags.push(
-                    Diagnostic::new(
-                        template.as_str(),
-                        d.pos,
-                        format!(
-                            "the template rendered invalid YAML (line {} of its output): {}",
-                            d.pos.line, d.message
-                        ),
-                    )
-                    .for_target(target.id()),
-                );
+                let source = sources.get(template).unwrap_or_default();
+                diags.push(invalid_yaml(template, source, &text, &d).for_target(target.id()));
                 continue;
             }
         };
@@ -94,9 +181,13 @@ pub fn render_target(
             let value = node_to_json(&document);
             match decorate(value, target, template) {
                 Ok(object) => objects.push(object),
-                Err(d) => diags.push(d),
+                Err(d) => diags.push(d.for_target(target.id())),
             }
         }
+    }
+    check_declared(&blueprints_used, sources, target, &objects, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags);
     }
     for object in &objects {
         for error in stamp_kube::validate(&object.value) {
@@ -121,26 +212,129 @@ pub fn render_target(
             );
         }
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for object in &objects {
-        if !seen.insert((object.kind().to_string(), object.name().to_string())) {
-            diags.push(Diagnostic::new(
-                object.template.as_str(),
-                Pos::START,
-                format!(
-                    "{} `{}` is rendered twice for target `{}`",
-                    object.kind(),
-                    object.name(),
-                    target.id()
-                ),
-            ));
-        }
-    }
     if !diags.is_empty() {
         return Err(diags);
     }
     objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(objects)
+}
+
+/// A YAML error in rendered output, placed at the template line that wrote
+/// the bad output line (output line numbers differ between targets, so the
+/// same mistake is one error for all of them).
+fn invalid_yaml(template: &str, source: &str, output: &str, d: &Diagnostic) -> Diagnostic {
+    let message = match d.message.find(" (first set on line") {
+        Some(cut) => &d.message[..cut],
+        None => d.message.as_str(),
+    };
+    let message = message.strip_prefix("invalid YAML: ").unwrap_or(message);
+    let index = d.pos.line.saturating_sub(1) as usize;
+    let written = output.lines().nth(index).unwrap_or_default();
+    let copy = output.lines().take(index).filter(|l| *l == written).count();
+    match template_line_of(source, written, copy) {
+        Some(pos) => Diagnostic::new(template, pos, format!("the template rendered invalid YAML: {message}")),
+        None => Diagnostic::new(
+            template,
+            Pos::START,
+            format!("the template rendered invalid YAML: {message}"),
+        )
+        .with_hint(format!("the output line was: {}", written.trim())),
+    }
+}
+
+/// The template line that most likely wrote an output line: the same text,
+/// else the same key at the same indentation.
+fn template_line_of(source: &str, written: &str, copy: usize) -> Option<Pos> {
+    let at = |i: usize, line: &str| Pos::new(i as u32 + 1, (line.len() - line.trim_start().len()) as u32 + 1);
+    let trimmed = written.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    // The same text: the as-many-th copy of it, for a duplicated line.
+    let same: Vec<(usize, &str)> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end() == written.trim_end())
+        .collect();
+    if let Some(&(i, line)) = same.get(copy.min(same.len().saturating_sub(1))) {
+        return Some(at(i, line));
+    }
+    let key = trimmed.split_once(':')?.0;
+    let indent = written.len() - written.trim_start().len();
+    source
+        .lines()
+        .enumerate()
+        .find(|(_, l)| {
+            l.len() - l.trim_start().len() == indent && l.trim_start().split_once(':').is_some_and(|(k, _)| k == key)
+        })
+        .map(|(i, line)| at(i, line))
+}
+
+/// A target holds exactly the objects its archetype and components declare,
+/// each namespaced one in the target's namespace (checked in `decorate`), and
+/// no cluster-scoped object but its own Namespace. Anything else is a value
+/// that broke out of its quotes or a template writing what it must not.
+fn check_declared(
+    blueprints: &[&Blueprint],
+    sources: &Sources,
+    target: &Target,
+    objects: &[Object],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let values = &target.values;
+    let mut seen = std::collections::BTreeSet::new();
+    for object in objects {
+        let source = sources.get(&object.template).unwrap_or_default();
+        let pos = kind_line(source, object.kind());
+        let owner = blueprints.iter().find(|b| b.templates.contains(&object.template));
+        let decl_file = owner.map_or("", |b| b.decl_file.as_str());
+        let breakout_hint = format!(
+            "if `{}` did not mean to write it, a value from `{}` broke out of its quotes; \
+             objects a template may render are declared in `{decl_file}`",
+            object.template, target.service_file
+        );
+        let problem = if stamp_kube::is_cluster_scoped(object.kind())
+            && !(object.kind() == "Namespace" && object.name() == values.namespace)
+        {
+            Some(format!(
+                "cluster-scoped `{}` `{}`: the only cluster-scoped object a target may hold is its Namespace `{}`",
+                object.kind(),
+                object.name(),
+                values.namespace
+            ))
+        } else if !owner.is_some_and(|b| {
+            b.objects.iter().any(|d| {
+                d.template == object.template
+                    && d.kind == object.kind()
+                    && d.name_for(&target.service, &values.namespace, &target.env, &target.region) == object.name()
+            })
+        }) {
+            Some(format!(
+                "the template rendered `{}` `{}`, which it does not declare",
+                object.kind(),
+                object.name()
+            ))
+        } else if !seen.insert((object.kind().to_string(), object.name().to_string())) {
+            Some(format!("`{}` `{}` is rendered twice", object.kind(), object.name()))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            diags.push(
+                Diagnostic::new(object.template.as_str(), pos, message)
+                    .for_target(target.id())
+                    .with_hint(breakout_hint),
+            );
+        }
+    }
+}
+
+/// The line of the template that writes `kind: <kind>`, else its first line.
+fn kind_line(source: &str, kind: &str) -> Pos {
+    source
+        .lines()
+        .position(|l| l.trim() == format!("kind: {kind}"))
+        .map_or(Pos::START, |i| Pos::new(i as u32 + 1, 1))
 }
 
 /// The line of the template that most likely wrote the field at `path`:
@@ -169,8 +363,7 @@ pub fn find_field_line(source: &str, path: &str) -> Pos {
 /// Adds the labels, namespace and sync wave every object carries, with
 /// metadata keys in a fixed order.
 fn decorate(value: Value, target: &Target, template: &str) -> Result<Object, Diagnostic> {
-    let error =
-        |message: String| Diagnostic::new(template, Pos::START, format!("{message} (target `{}`)", target.id()));
+    let error = |message: String| Diagnostic::new(template, Pos::START, message);
     let Value::Object(mut object) = value else {
         return Err(error("a rendered document must be a Kubernetes object (a map)".into()));
     };

@@ -14,4 +14,5 @@ mod onboarding;
 mod shard;
 mod trust_gate;
 mod trust_cli;
+mod trust_data;
 mod watch;

@@ -30,7 +30,12 @@ fn write_map(out: &mut String, map: &Map<String, Value>, indent: usize, inline_f
         if i > 0 || !inline_first {
             pad(out, indent);
         }
-        write_string(out, key, indent);
+        // A key is never a block scalar: plain when safe, else quoted.
+        if is_plain_safe(key) {
+            out.push_str(key);
+        } else {
+            write_double_quoted(out, key);
+        }
         out.push(':');
         write_after_indicator(out, value, indent);
     }
@@ -98,31 +103,25 @@ fn write_string(out: &mut String, s: &str, indent: usize) {
     }
 }
 
+/// Characters a YAML 1.1 reader takes for line breaks, or that are not
+/// printable; text holding one is double-quoted with escapes.
+const NOT_IN_BLOCKS: [char; 5] = ['\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}'];
+
 /// Multi-line text goes in a literal block when it can round-trip there.
 fn literal_chomping(s: &str) -> Option<&'static str> {
     let body = s.strip_suffix('\n');
     let simple = s.contains('\n')
         && !s.starts_with([' ', '\n'])
         && !s.ends_with("\n\n")
-        && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
-        && !s.split('\n').any(|l| l.ends_with([' ', '\t']));
+        && !s
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t') || NOT_IN_BLOCKS.contains(&c))
+        && !s.split('\n').any(|l| l.ends_with([' ', '\t']) || l.starts_with('\t'));
     simple.then_some(if body.is_some() { "" } else { "-" })
 }
 
 fn write_double_quoted(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    write_flow_string(out, s);
 }
 
 /// Words YAML 1.1 reads as booleans or null (1.2 reads a subset of them).
@@ -172,7 +171,58 @@ pub fn is_plain_safe(s: &str) -> bool {
         previous = b;
     }
     // Non-ASCII line breaks and the byte order mark.
-    s.is_ascii() || !s.contains(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}'])
+    s.is_ascii() || !s.chars().any(|c| c.is_control() || NOT_IN_BLOCKS.contains(&c))
+}
+
+/// Writes `value` as one line of flow YAML (JSON syntax) that a YAML 1.1 or
+/// 1.2 reader reads back as the same value: strings double-quoted, with every
+/// character that could end a line or is not printable escaped. This is how
+/// templates interpolate values, so a value can never become structure.
+pub fn write_flow(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow_string(out, key);
+                out.push_str(": ");
+                write_flow(out, item);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, item);
+            }
+            out.push(']');
+        }
+        Value::String(s) => write_flow_string(out, s),
+        scalar => write_scalar(out, scalar, 0),
+    }
+}
+
+fn write_flow_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // YAML 1.1 line breaks, the byte order mark and whatever YAML
+            // does not call printable.
+            c if c.is_control() || NOT_IN_BLOCKS.contains(&c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
