@@ -248,6 +248,15 @@ fn check_component<'b>(
 ) -> Option<&'b Blueprint> {
     let bare = name.value.strip_prefix('-').unwrap_or(&name.value);
     match blueprints.components.get(bare) {
+        // An `applies-to` naming no archetype is a typo in the component's
+        // declaration, reported at its line there, not here.
+        Some(c)
+            if c.applies_to
+                .iter()
+                .any(|a| !blueprints.archetypes.contains_key(a) && !blueprints.is_broken(Kind::Archetype, a)) =>
+        {
+            None
+        }
         Some(c) if !c.applies_to.is_empty() && !c.applies_to.contains(&archetype.name) => {
             diags.push(
                 Diagnostic::new(
@@ -271,11 +280,17 @@ fn check_component<'b>(
     }
 }
 
+/// The longest CronJob name Kubernetes accepts (63 minus the Job suffix).
+const MAX_CRONJOB_NAME: usize = 52;
+
 /// A resolution layer: its values and how `explain` names it.
 struct Level<'a> {
     file: &'a str,
     name: String,
     layer: &'a Layer,
+    /// The size sits between the profile and the service (SPEC §1): what a
+    /// level below it sets, the size's own values override.
+    beats_size: bool,
 }
 
 fn resolve_service(
@@ -306,6 +321,25 @@ fn resolve_service(
         }
     };
     let archetype = blueprints.archetypes.get(&profile.archetype.value)?;
+    // A scheduled archetype's CronJob is named after the service, and the
+    // CronJob controller appends 11 characters to name its Jobs.
+    if archetype.requires("schedule") && service.name.value.len() > MAX_CRONJOB_NAME {
+        diags.push(
+            Diagnostic::new(
+                file,
+                service.name.pos,
+                format!(
+                    "CronJob name `{}` is {} characters long; Kubernetes allows {MAX_CRONJOB_NAME}",
+                    service.name.value,
+                    service.name.value.len()
+                ),
+            )
+            .with_hint(format!(
+                "archetype `{}` names its CronJob after the service: shorten the service name",
+                archetype.name
+            )),
+        );
+    }
 
     let team = match catalog.teams.lookup(&service.owners.team.value) {
         Lookup::Found(t) => Some(t),
@@ -382,11 +416,13 @@ fn resolve_service(
                 file: catalog.profiles.file,
                 name: format!("profile {}", profile.name.value),
                 layer: &profile.defaults,
+                beats_size: false,
             },
             Level {
                 file,
                 name: "service".into(),
                 layer: &service.layer,
+                beats_size: true,
             },
         ];
         if let Some(layer) = override_layer {
@@ -394,6 +430,7 @@ fn resolve_service(
                 file,
                 name: format!("overrides.{}", env.name.value),
                 layer,
+                beats_size: true,
             });
         }
         let scope = Scope {
@@ -557,9 +594,12 @@ fn resolve_env(
     };
     // The last level that sets a value wins.
     macro_rules! last {
-        ($key:literal, $field:ident) => {{
+        ($key:literal, $field:ident) => {
+            last!($key, $field, levels)
+        };
+        ($key:literal, $field:ident, $levels:expr) => {{
             let mut found = None;
-            for level in levels {
+            for level in $levels.iter() {
                 if let Some(v) = &level.layer.$field {
                     note!(origins, $key.to_string(), origin(level, v.pos));
                     found = Some((v.clone(), level.file));
@@ -725,7 +765,7 @@ fn resolve_env(
     let mut declared = BTreeMap::new();
     for blueprint in std::iter::once(archetype).chain(components.iter().filter_map(|c| blueprints.components.get(c))) {
         for p in &blueprint.params {
-            declared.insert(p.name.clone(), p);
+            declared.insert(p.name.clone(), (p, blueprint));
             note!(
                 origins,
                 format!("params.{}", p.name),
@@ -737,7 +777,10 @@ fn resolve_env(
             );
         }
     }
-    let mut params: BTreeMap<String, Value> = declared.iter().map(|(k, p)| (k.clone(), p.default.clone())).collect();
+    let mut params: BTreeMap<String, Value> = declared
+        .iter()
+        .map(|(k, (p, _))| (k.clone(), p.default.clone()))
+        .collect();
     for level in levels {
         for (key, value) in &level.layer.params {
             match declared.get(&key.value) {
@@ -752,12 +795,27 @@ fn resolve_env(
                     )
                     .suggest(&key.value, declared.keys().map(String::as_str)),
                 ),
-                Some(p) if !p.ty.accepts(&value.value) => diags.push(Diagnostic::new(
+                Some((p, _)) if !p.ty.accepts(&value.value) => diags.push(Diagnostic::new(
                     level.file,
                     value.pos,
                     format!("param `{}` must be {}, found `{}`", key.value, p.ty.name(), value.value),
                 )),
-                Some(_) => {
+                Some((p, blueprint)) => {
+                    // Kubernetes would take the value, but it cannot be meant
+                    // (a PDB with `maxUnavailable: 0` blocks every drain).
+                    if let Some(problem) = p.out_of_bounds(&value.value) {
+                        diags.push(
+                            Diagnostic::new(level.file, value.pos, format!("param `{}` {problem}", key.value))
+                                .with_hint(format!(
+                                    "{} `{}` declares its bounds at `{}:{}`",
+                                    blueprint.kind.noun(),
+                                    blueprint.name,
+                                    blueprint.decl_file,
+                                    p.pos.line
+                                )),
+                        );
+                        continue;
+                    }
                     params.insert(key.value.clone(), value.value.clone());
                     note!(origins, format!("params.{}", key.value), origin(level, value.pos));
                 }
@@ -774,15 +832,18 @@ fn resolve_env(
     }
 
     let size = size?;
-    let size_name = size_name?.0;
+    let (size_name, size_file) = size_name?;
     let size_origin = |what: &str, pos: Pos| Origin {
         file: catalog.sizes.file.to_string(),
         line: pos.line,
         level: format!("size {} ({what})", size.name.value),
     };
+    // The size beats the profile's defaults; the service and its override
+    // beat the size. A size always sets replicas, so a profile's never shows.
+    let above_size = &levels[levels.iter().position(|l| l.beats_size).unwrap_or(levels.len())..];
     let mut replicas = size.replicas.value;
     note!(origins, "replicas", size_origin("replicas", size.replicas.pos));
-    let replicas_set = last!("replicas", replicas);
+    let replicas_set = last!("replicas", replicas, above_size);
     if let Some((r, _)) = &replicas_set {
         replicas = r.value;
     }
@@ -825,7 +886,7 @@ fn resolve_env(
     if hpa && autoscaling.is_none() {
         diags.push(
             Diagnostic::new(
-                file,
+                size_file,
                 size_name.pos,
                 format!(
                     "size `{}` has no `autoscaling`, which the hpa component needs",
