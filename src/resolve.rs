@@ -936,3 +936,186 @@ fn resolve_env(
     };
     Some((values, origins.unwrap_or_default()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Sources;
+
+    const ENVIRONMENTS: &str = "environments:\n  dev:\n    regions:\n      eu: { cluster: https://dev.example.com }\n";
+    const TEAMS: &str = "teams:\n  t: { github: \"@example/t\" }\n";
+    const SIZES: &str = "\
+sizes:
+  small:
+    replicas: 2
+    requests: { cpu: 100m, memory: 128Mi }
+    limits: { cpu: 200m, memory: 256Mi }
+    autoscaling: { min: 2, max: 4, cpu_utilization: 70 }
+  large:
+    replicas: 5
+    requests: { cpu: 100m, memory: 128Mi }
+    limits: { cpu: 200m, memory: 256Mi }
+    autoscaling: { min: 5, max: 9, cpu_utilization: 70 }
+";
+
+    /// The built-in blueprints with the given profiles and one service `s`.
+    fn sources(profiles: &str, service: &str) -> Sources {
+        let repo = Sources::from_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut sources = Sources::default();
+        for (path, text) in repo.iter() {
+            if path.starts_with("archetypes/") || path.starts_with("components/") {
+                sources.insert(path, text);
+            }
+        }
+        sources.insert("catalog/profiles.yaml", profiles);
+        sources.insert("catalog/sizes.yaml", SIZES);
+        sources.insert("catalog/environments.yaml", ENVIRONMENTS);
+        sources.insert("catalog/teams.yaml", TEAMS);
+        sources.insert("catalog/services/s.yaml", service);
+        sources
+    }
+
+    fn run(profiles: &str, service: &str) -> (Vec<Target>, Vec<Diagnostic>) {
+        let sources = sources(profiles, service);
+        let (catalog, mut diags) = crate::catalog::parse(&sources);
+        let (blueprints, blueprint_diags) = crate::blueprint::parse(&sources);
+        diags.extend(blueprint_diags);
+        let (resolved, resolve_diags) = resolve(&catalog, &blueprints, Provenance::Record, &|_| false);
+        diags.extend(resolve_diags);
+        (resolved.targets, diags)
+    }
+
+    /// The one target of a service that must resolve.
+    fn target(profiles: &str, service: &str) -> Target {
+        let (mut targets, diags) = run(profiles, service);
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(targets.len(), 1);
+        targets.remove(0)
+    }
+
+    fn service(extra: &str) -> String {
+        format!(
+            "name: s\nprofile: p\nsize: small\nenvironments: [dev]\n\
+             image: {{ repository: ghcr.io/example/s, tag: \"1\" }}\nowners: {{ team: t }}\n{extra}"
+        )
+    }
+
+    const WORKER: &str = "profiles:\n  p:\n    archetype: worker\n    defaults: { replicas: 9, port: 9000 }\n";
+
+    #[test]
+    fn the_size_beats_the_profile_defaults() {
+        let t = target(WORKER, &service(""));
+        assert_eq!(t.values.replicas, Some(2));
+        assert_eq!(t.origins["replicas"].level, "size small (replicas)");
+    }
+
+    #[test]
+    fn the_service_beats_the_size() {
+        let t = target(WORKER, &service("replicas: 7\n"));
+        assert_eq!(t.values.replicas, Some(7));
+        assert_eq!(t.origins["replicas"].level, "service");
+    }
+
+    #[test]
+    fn the_override_beats_the_service() {
+        let t = target(WORKER, &service("replicas: 7\noverrides:\n  dev: { replicas: 3 }\n"));
+        assert_eq!(t.values.replicas, Some(3));
+        assert_eq!(t.origins["replicas"].level, "overrides.dev");
+    }
+
+    #[test]
+    fn the_override_size_beats_the_service_size_and_sets_replicas() {
+        let t = target(WORKER, &service("overrides:\n  dev: { size: large }\n"));
+        assert_eq!(t.values.size, "large");
+        assert_eq!(t.values.replicas, Some(5));
+    }
+
+    #[test]
+    fn the_profile_beats_the_archetype_and_the_service_beats_the_profile() {
+        let api = "profiles:\n  p: { archetype: api }\n  q:\n    archetype: api\n    defaults: { port: 9000 }\n";
+        assert_eq!(target(api, &service("")).values.port, Some(8080));
+        let profiled = service("").replace("profile: p", "profile: q");
+        assert_eq!(target(api, &profiled).values.port, Some(9000));
+        assert_eq!(target(api, &format!("{profiled}port: 7000\n")).values.port, Some(7000));
+    }
+
+    #[test]
+    fn only_a_replica_count_above_the_size_is_the_autoscaler_floor() {
+        let hpa = "profiles:\n  p:\n    archetype: worker\n    components: [hpa]\n    defaults: { replicas: 9 }\n";
+        let t = target(hpa, &service(""));
+        assert_eq!(t.values.replicas, None);
+        assert_eq!(t.values.autoscaling.as_ref().map(|a| (a.min, a.max)), Some((2, 4)));
+        let t = target(hpa, &service("replicas: 6\n"));
+        assert_eq!(t.values.autoscaling.as_ref().map(|a| (a.min, a.max)), Some((6, 6)));
+    }
+
+    #[test]
+    fn env_merges_with_the_override_winning() {
+        let t = target(
+            WORKER,
+            &service("env: { A: one, B: two }\noverrides:\n  dev: { env: { B: three } }\n"),
+        );
+        let env: Vec<_> = t.values.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("A", "one"), ("B", "three")]);
+    }
+
+    #[test]
+    fn a_param_outside_its_bounds_is_an_error_where_it_is_set() {
+        let pdb = "profiles:\n  p:\n    archetype: worker\n    components: [pdb]\n";
+        let (targets, diags) = run(pdb, &service("params:\n  max_unavailable: 0\n"));
+        assert!(targets.is_empty());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].file, "catalog/services/s.yaml");
+        assert_eq!(diags[0].pos, Pos::new(8, 20));
+        assert_eq!(diags[0].message, "param `max_unavailable` is 0, below the minimum 1");
+        // In the profile's defaults, the error is in profiles.yaml.
+        let defaults = "profiles:\n  p:\n    archetype: worker\n    components: [pdb]\n    defaults: { params: { max_unavailable: -1 } }\n";
+        let (_, diags) = run(defaults, &service(""));
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].file, "catalog/profiles.yaml");
+        assert_eq!(diags[0].pos.line, 5);
+    }
+
+    #[test]
+    fn a_cronjob_name_over_52_characters_is_an_error_at_the_name() {
+        let batch = "profiles:\n  p: { archetype: cronjob }\n";
+        let name = "a".repeat(53);
+        let file = service("schedule: \"0 2 * * *\"\n").replace("name: s", &format!("name: {name}"));
+        let mut repo = sources(batch, "");
+        repo.insert(format!("catalog/services/{name}.yaml"), file);
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (blueprints, _) = crate::blueprint::parse(&repo);
+        let (resolved, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(resolved.failed_services.contains(&name));
+        let d = diags.iter().find(|d| d.message.starts_with("CronJob name")).unwrap();
+        assert_eq!(
+            (d.file.as_str(), d.pos),
+            (format!("catalog/services/{name}.yaml").as_str(), Pos::new(1, 7))
+        );
+        // 52 is fine.
+        let ok = service("schedule: \"0 2 * * *\"\n").replace("name: s", &format!("name: {}", "a".repeat(52)));
+        let mut repo = sources(batch, "");
+        repo.insert(format!("catalog/services/{}.yaml", "a".repeat(52)), ok);
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (resolved, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(
+            !diags.iter().any(|d| d.message.starts_with("CronJob name")),
+            "{diags:#?}"
+        );
+        assert!(resolved.targets.iter().any(|t| t.service == "a".repeat(52)));
+    }
+
+    #[test]
+    fn a_hundred_thousand_env_entries_resolve() {
+        // Quadratic handling took 48 s here; run time is printed, not asserted.
+        const N: usize = 100_000;
+        let mut file = service("env:\n");
+        for i in 0..N {
+            file.push_str(&format!("  K{i}: v{i}\n"));
+        }
+        let start = std::time::Instant::now();
+        let t = target(WORKER, &file);
+        assert_eq!(t.values.env.len(), N);
+        eprintln!("{N} env entries parsed and resolved in {:?}", start.elapsed());
+    }
+}

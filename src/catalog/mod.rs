@@ -819,3 +819,113 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
         owners: owners?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICE: &str = "name: good\nprofile: p\nsize: small\nenvironments: [dev]\nimage: { repository: ghcr.io/a/good, tag: \"1\" }\nowners: { team: t }\n";
+
+    fn catalog_sources() -> Sources {
+        let mut sources = Sources::default();
+        sources.insert(PROFILES_FILE, "profiles:\n  p: { archetype: worker }\n");
+        sources.insert(
+            SIZES_FILE,
+            "sizes:\n  small:\n    replicas: 1\n    requests: { cpu: 100m, memory: 128Mi }\n    limits: { cpu: 100m, memory: 128Mi }\n",
+        );
+        sources.insert(
+            ENVIRONMENTS_FILE,
+            "environments:\n  dev:\n    regions: { eu: { cluster: https://x } }\n",
+        );
+        sources.insert(TEAMS_FILE, "teams:\n  t: { github: \"@a/t\" }\n");
+        sources.insert("catalog/services/good.yaml", SERVICE);
+        sources
+    }
+
+    fn problem(path: &str) -> Diagnostic {
+        Diagnostic::new(path, Pos::START, format!("`{path}` is not UTF-8 text"))
+    }
+
+    #[test]
+    fn an_unreadable_service_file_is_one_error_and_a_broken_service() {
+        let mut sources = catalog_sources();
+        sources.push_problem(problem("catalog/services/bad.yaml"));
+        let (catalog, diags) = parse(&sources);
+        assert_eq!(diags, [problem("catalog/services/bad.yaml")]);
+        assert_eq!(catalog.broken_services, BTreeSet::from(["bad".to_string()]));
+        assert_eq!(catalog.services.len(), 1);
+        assert_eq!(catalog.services[0].name.value, "good");
+    }
+
+    #[test]
+    fn an_unreadable_shared_file_is_broken_not_missing() {
+        let mut missing = Sources::default();
+        for (path, text) in catalog_sources().iter().filter(|(p, _)| *p != SIZES_FILE) {
+            missing.insert(path, text);
+        }
+        let mut unreadable = missing.clone();
+        unreadable.push_problem(problem(SIZES_FILE));
+        unreadable.push_problem(problem(STAMP_FILE));
+        let (catalog, diags) = parse(&unreadable);
+        assert_eq!(diags, [problem(SIZES_FILE), problem(STAMP_FILE)]);
+        assert!(catalog.sizes.file_broken);
+        assert!(matches!(catalog.sizes.lookup("small"), Lookup::Broken));
+        assert!(catalog.settings_broken);
+        // Without the problem, a missing file says so.
+        let (_, diags) = parse(&missing);
+        assert!(diags.iter().any(|d| d.message == "`catalog/sizes.yaml` is missing"));
+    }
+
+    /// The diagnostics of one service file.
+    fn service_diags(text: &str) -> Vec<Diagnostic> {
+        let mut sources = catalog_sources();
+        sources.insert("catalog/services/good.yaml", text);
+        parse(&sources).1
+    }
+
+    #[test]
+    fn image_references_are_checked_where_they_are_written() {
+        let upper = SERVICE.replace("ghcr.io/a/good", "ghcr.io/A/Good");
+        let diags = service_diags(&upper);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].pos, Pos::new(5, 22));
+        assert_eq!(
+            diags[0].message,
+            "image.repository `ghcr.io/A/Good` is not a valid image reference: the repository path must be lowercase"
+        );
+        assert_eq!(diags[0].hint.as_deref(), Some("did you mean `ghcr.io/a/good`?"));
+        let empty_tag = format!("{SERVICE}overrides:\n  dev:\n    image: {{ tag: \"\" }}\n");
+        let diags = service_diags(&empty_tag);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].pos, Pos::new(9, 19));
+        assert_eq!(
+            diags[0].message,
+            "image.tag `` is not a valid image reference: it is empty"
+        );
+    }
+
+    #[test]
+    fn memory_in_milli_and_autoscaling_to_zero_are_refused() {
+        let mut sources = catalog_sources();
+        sources.insert(
+            SIZES_FILE,
+            "sizes:\n  small:\n    replicas: 1\n    requests: { cpu: 100m, memory: 128m }\n    limits: { cpu: 100m, memory: 128Mi }\n    autoscaling: { min: 0, max: 2, cpu_utilization: 50 }\n",
+        );
+        let (catalog, diags) = parse(&sources);
+        let found: Vec<_> = diags.iter().map(|d| (d.pos, d.hint.as_deref())).collect();
+        assert_eq!(
+            found,
+            [
+                (Pos::new(4, 36), Some("did you mean `128Mi`?")),
+                (
+                    Pos::new(6, 25),
+                    Some("set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`")
+                ),
+            ],
+            "{diags:#?}"
+        );
+        assert!(matches!(catalog.sizes.lookup("small"), Lookup::Broken));
+        // cpu in milli is what Kubernetes means by it.
+        assert!(parse(&catalog_sources()).1.is_empty());
+    }
+}
