@@ -360,6 +360,10 @@ fn resolve_service(
         }
     };
 
+    // Set when the service depends on a shared entry that is broken (its
+    // error is reported there): the service fails and keeps its output, so a
+    // typo in a shared file never removes targets.
+    let mut depends_on_broken = false;
     let mut seen = BTreeSet::new();
     let mut environments = Vec::new();
     for env in &service.environments {
@@ -373,7 +377,7 @@ fn resolve_service(
         }
         match catalog.environments.lookup(&env.value) {
             Lookup::Found(e) => environments.push(e),
-            Lookup::Broken => {}
+            Lookup::Broken => depends_on_broken = true,
             Lookup::Missing => diags.push(
                 Diagnostic::new(
                     file,
@@ -442,6 +446,7 @@ fn resolve_service(
             provenance,
         };
         let Some(common) = resolve_env(&scope, &levels, diags) else {
+            depends_on_broken = true;
             continue;
         };
         let regions: Vec<&crate::catalog::Region> = match override_layer.and_then(|l| l.regions.as_ref()) {
@@ -557,7 +562,7 @@ fn resolve_service(
             });
         }
     }
-    Some(targets)
+    (!depends_on_broken).then_some(targets)
 }
 
 /// Folds the levels of one environment into values shared by its regions.
@@ -755,6 +760,11 @@ fn resolve_env(
                 }
             }
         }
+    }
+    // A broken component is reported at its own files; leaving it out would
+    // silently drop its objects, so the service fails and keeps its output.
+    if components.iter().any(|c| blueprints.is_broken(Kind::Component, c)) {
+        return None;
     }
     let components: Vec<String> = components
         .into_iter()

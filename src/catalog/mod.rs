@@ -713,14 +713,11 @@ fn check_image(
     let Some(problem) = problem(&value.value) else {
         return true;
     };
-    let d = Diagnostic::new(
-        r.file,
-        value.pos,
-        format!(
-            "{what} `{}` is not a valid image reference: {}",
-            value.value, problem.reason
-        ),
-    );
+    let message = match value.value.as_str() {
+        "" => format!("{what} is empty"),
+        v => format!("{what} `{v}` is not a valid image reference: {}", problem.reason),
+    };
+    let d = Diagnostic::new(r.file, value.pos, message);
     r.push(match problem.suggestion {
         Some(meant) => d.with_hint(format!("did you mean `{meant}`?")),
         None => d,
@@ -898,10 +895,7 @@ mod tests {
         let diags = service_diags(&empty_tag);
         assert_eq!(diags.len(), 1, "{diags:#?}");
         assert_eq!(diags[0].pos, Pos::new(9, 19));
-        assert_eq!(
-            diags[0].message,
-            "image.tag `` is not a valid image reference: it is empty"
-        );
+        assert_eq!(diags[0].message, "image.tag is empty");
     }
 
     #[test]

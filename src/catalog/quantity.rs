@@ -62,7 +62,7 @@ pub fn memory_problem(text: &str) -> Option<(String, Option<String>)> {
     if matches!(suffix, "m" | "u" | "n") {
         let meant = (suffix == "m").then(|| format!("{number}Mi"));
         return Some((
-            format!("memory `{text}` is {bytes} bytes: `{suffix}` means a fraction, not mega"),
+            format!("`{text}` is {bytes} bytes: `{suffix}` is a fraction (milli, micro, nano), not mega"),
             meant,
         ));
     }
@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn milli_memory_is_refused_with_the_meant_value() {
         let (problem, meant) = memory_problem("128m").unwrap();
-        assert_eq!(problem, "memory `128m` is 0.128 bytes: `m` means a fraction, not mega");
+        assert_eq!(
+            problem,
+            "`128m` is 0.128 bytes: `m` is a fraction (milli, micro, nano), not mega"
+        );
         assert_eq!(meant.as_deref(), Some("128Mi"));
         assert!(memory_problem("1500u").is_some());
         assert!(memory_problem("0.5").is_some());
