@@ -1116,6 +1116,35 @@ sizes:
     }
 
     #[test]
+    fn an_applies_to_typo_is_not_reported_at_the_profile() {
+        // The declaration is at fault; blueprint.rs reports it at its line.
+        let mut repo = sources("profiles:\n  p: { archetype: worker, components: [x] }\n", &service(""));
+        repo.insert(
+            "components/x/component.kdl",
+            "name \"x\"\ndescription \"x\"\napplies-to \"wroker\"\ntemplate \"x.yaml.j2\"\n",
+        );
+        repo.insert("components/x/x.yaml.j2", "");
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (blueprints, blueprint_diags) = crate::blueprint::parse(&repo);
+        assert!(blueprints.components.contains_key("x"), "{blueprint_diags:#?}");
+        let (_, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(diags.iter().all(|d| d.file != "catalog/profiles.yaml"), "{diags:#?}");
+        // A real mismatch still is.
+        repo.insert(
+            "components/x/component.kdl",
+            "name \"x\"\ndescription \"x\"\napplies-to \"api\"\ntemplate \"x.yaml.j2\"\n",
+        );
+        let (blueprints, _) = crate::blueprint::parse(&repo);
+        let (_, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.file == "catalog/profiles.yaml" && d.message.contains("does not apply")),
+            "{diags:#?}"
+        );
+    }
+
+    #[test]
     fn a_hundred_thousand_env_entries_resolve() {
         // Quadratic handling took 48 s here; run time is printed, not asserted.
         const N: usize = 100_000;
