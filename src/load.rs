@@ -152,6 +152,12 @@ impl Sources {
         Ok(sources)
     }
 
+    /// Records a file the loader could not read, for tests of what comes after.
+    #[cfg(test)]
+    pub fn push_problem(&mut self, problem: crate::diagnostic::Diagnostic) {
+        self.problems.push(problem);
+    }
+
     pub fn insert(&mut self, path: impl Into<String>, text: impl Into<String>) {
         self.files.insert(path.into(), text.into());
     }

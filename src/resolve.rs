@@ -248,6 +248,15 @@ fn check_component<'b>(
 ) -> Option<&'b Blueprint> {
     let bare = name.value.strip_prefix('-').unwrap_or(&name.value);
     match blueprints.components.get(bare) {
+        // An `applies-to` naming no archetype is a typo in the component's
+        // declaration, reported at its line there, not here.
+        Some(c)
+            if c.applies_to
+                .iter()
+                .any(|a| !blueprints.archetypes.contains_key(a) && !blueprints.is_broken(Kind::Archetype, a)) =>
+        {
+            None
+        }
         Some(c) if !c.applies_to.is_empty() && !c.applies_to.contains(&archetype.name) => {
             diags.push(
                 Diagnostic::new(
@@ -271,11 +280,17 @@ fn check_component<'b>(
     }
 }
 
+/// The longest CronJob name Kubernetes accepts (63 minus the Job suffix).
+const MAX_CRONJOB_NAME: usize = 52;
+
 /// A resolution layer: its values and how `explain` names it.
 struct Level<'a> {
     file: &'a str,
     name: String,
     layer: &'a Layer,
+    /// The size sits between the profile and the service (SPEC §1): what a
+    /// level below it sets, the size's own values override.
+    beats_size: bool,
 }
 
 fn resolve_service(
@@ -306,6 +321,25 @@ fn resolve_service(
         }
     };
     let archetype = blueprints.archetypes.get(&profile.archetype.value)?;
+    // A scheduled archetype's CronJob is named after the service, and the
+    // CronJob controller appends 11 characters to name its Jobs.
+    if archetype.requires("schedule") && service.name.value.len() > MAX_CRONJOB_NAME {
+        diags.push(
+            Diagnostic::new(
+                file,
+                service.name.pos,
+                format!(
+                    "CronJob name `{}` is {} characters long; Kubernetes allows {MAX_CRONJOB_NAME}",
+                    service.name.value,
+                    service.name.value.len()
+                ),
+            )
+            .with_hint(format!(
+                "archetype `{}` names its CronJob after the service: shorten the service name",
+                archetype.name
+            )),
+        );
+    }
 
     let team = match catalog.teams.lookup(&service.owners.team.value) {
         Lookup::Found(t) => Some(t),
@@ -326,6 +360,10 @@ fn resolve_service(
         }
     };
 
+    // Set when the service depends on a shared entry that is broken (its
+    // error is reported there): the service fails and keeps its output, so a
+    // typo in a shared file never removes targets.
+    let mut depends_on_broken = false;
     let mut seen = BTreeSet::new();
     let mut environments = Vec::new();
     for env in &service.environments {
@@ -339,7 +377,7 @@ fn resolve_service(
         }
         match catalog.environments.lookup(&env.value) {
             Lookup::Found(e) => environments.push(e),
-            Lookup::Broken => {}
+            Lookup::Broken => depends_on_broken = true,
             Lookup::Missing => diags.push(
                 Diagnostic::new(
                     file,
@@ -382,11 +420,13 @@ fn resolve_service(
                 file: catalog.profiles.file,
                 name: format!("profile {}", profile.name.value),
                 layer: &profile.defaults,
+                beats_size: false,
             },
             Level {
                 file,
                 name: "service".into(),
                 layer: &service.layer,
+                beats_size: true,
             },
         ];
         if let Some(layer) = override_layer {
@@ -394,6 +434,7 @@ fn resolve_service(
                 file,
                 name: format!("overrides.{}", env.name.value),
                 layer,
+                beats_size: true,
             });
         }
         let scope = Scope {
@@ -405,6 +446,7 @@ fn resolve_service(
             provenance,
         };
         let Some(common) = resolve_env(&scope, &levels, diags) else {
+            depends_on_broken = true;
             continue;
         };
         let regions: Vec<&crate::catalog::Region> = match override_layer.and_then(|l| l.regions.as_ref()) {
@@ -520,7 +562,7 @@ fn resolve_service(
             });
         }
     }
-    Some(targets)
+    (!depends_on_broken).then_some(targets)
 }
 
 /// Folds the levels of one environment into values shared by its regions.
@@ -557,9 +599,12 @@ fn resolve_env(
     };
     // The last level that sets a value wins.
     macro_rules! last {
-        ($key:literal, $field:ident) => {{
+        ($key:literal, $field:ident) => {
+            last!($key, $field, levels)
+        };
+        ($key:literal, $field:ident, $levels:expr) => {{
             let mut found = None;
-            for level in levels {
+            for level in $levels.iter() {
                 if let Some(v) = &level.layer.$field {
                     note!(origins, $key.to_string(), origin(level, v.pos));
                     found = Some((v.clone(), level.file));
@@ -716,6 +761,11 @@ fn resolve_env(
             }
         }
     }
+    // A broken component is reported at its own files; leaving it out would
+    // silently drop its objects, so the service fails and keeps its output.
+    if components.iter().any(|c| blueprints.is_broken(Kind::Component, c)) {
+        return None;
+    }
     let components: Vec<String> = components
         .into_iter()
         .filter(|c| blueprints.components.contains_key(c))
@@ -725,7 +775,7 @@ fn resolve_env(
     let mut declared = BTreeMap::new();
     for blueprint in std::iter::once(archetype).chain(components.iter().filter_map(|c| blueprints.components.get(c))) {
         for p in &blueprint.params {
-            declared.insert(p.name.clone(), p);
+            declared.insert(p.name.clone(), (p, blueprint));
             note!(
                 origins,
                 format!("params.{}", p.name),
@@ -737,7 +787,10 @@ fn resolve_env(
             );
         }
     }
-    let mut params: BTreeMap<String, Value> = declared.iter().map(|(k, p)| (k.clone(), p.default.clone())).collect();
+    let mut params: BTreeMap<String, Value> = declared
+        .iter()
+        .map(|(k, (p, _))| (k.clone(), p.default.clone()))
+        .collect();
     for level in levels {
         for (key, value) in &level.layer.params {
             match declared.get(&key.value) {
@@ -752,12 +805,27 @@ fn resolve_env(
                     )
                     .suggest(&key.value, declared.keys().map(String::as_str)),
                 ),
-                Some(p) if !p.ty.accepts(&value.value) => diags.push(Diagnostic::new(
+                Some((p, _)) if !p.ty.accepts(&value.value) => diags.push(Diagnostic::new(
                     level.file,
                     value.pos,
                     format!("param `{}` must be {}, found `{}`", key.value, p.ty.name(), value.value),
                 )),
-                Some(_) => {
+                Some((p, blueprint)) => {
+                    // Kubernetes would take the value, but it cannot be meant
+                    // (a PDB with `maxUnavailable: 0` blocks every drain).
+                    if let Some(problem) = p.out_of_bounds(&value.value) {
+                        diags.push(
+                            Diagnostic::new(level.file, value.pos, format!("param `{}` {problem}", key.value))
+                                .with_hint(format!(
+                                    "{} `{}` declares its bounds at `{}:{}`",
+                                    blueprint.kind.noun(),
+                                    blueprint.name,
+                                    blueprint.decl_file,
+                                    p.pos.line
+                                )),
+                        );
+                        continue;
+                    }
                     params.insert(key.value.clone(), value.value.clone());
                     note!(origins, format!("params.{}", key.value), origin(level, value.pos));
                 }
@@ -774,15 +842,18 @@ fn resolve_env(
     }
 
     let size = size?;
-    let size_name = size_name?.0;
+    let (size_name, size_file) = size_name?;
     let size_origin = |what: &str, pos: Pos| Origin {
         file: catalog.sizes.file.to_string(),
         line: pos.line,
         level: format!("size {} ({what})", size.name.value),
     };
+    // The size beats the profile's defaults; the service and its override
+    // beat the size. A size always sets replicas, so a profile's never shows.
+    let above_size = &levels[levels.iter().position(|l| l.beats_size).unwrap_or(levels.len())..];
     let mut replicas = size.replicas.value;
     note!(origins, "replicas", size_origin("replicas", size.replicas.pos));
-    let replicas_set = last!("replicas", replicas);
+    let replicas_set = last!("replicas", replicas, above_size);
     if let Some((r, _)) = &replicas_set {
         replicas = r.value;
     }
@@ -825,7 +896,7 @@ fn resolve_env(
     if hpa && autoscaling.is_none() {
         diags.push(
             Diagnostic::new(
-                file,
+                size_file,
                 size_name.pos,
                 format!(
                     "size `{}` has no `autoscaling`, which the hpa component needs",
@@ -874,4 +945,216 @@ fn resolve_env(
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), service.name.value.clone())]),
     };
     Some((values, origins.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Sources;
+
+    const ENVIRONMENTS: &str = "environments:\n  dev:\n    regions:\n      eu: { cluster: https://dev.example.com }\n";
+    const TEAMS: &str = "teams:\n  t: { github: \"@example/t\" }\n";
+    const SIZES: &str = "\
+sizes:
+  small:
+    replicas: 2
+    requests: { cpu: 100m, memory: 128Mi }
+    limits: { cpu: 200m, memory: 256Mi }
+    autoscaling: { min: 2, max: 4, cpu_utilization: 70 }
+  large:
+    replicas: 5
+    requests: { cpu: 100m, memory: 128Mi }
+    limits: { cpu: 200m, memory: 256Mi }
+    autoscaling: { min: 5, max: 9, cpu_utilization: 70 }
+";
+
+    /// The built-in blueprints with the given profiles and one service `s`.
+    fn sources(profiles: &str, service: &str) -> Sources {
+        let repo = Sources::from_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut sources = Sources::default();
+        for (path, text) in repo.iter() {
+            if path.starts_with("archetypes/") || path.starts_with("components/") {
+                sources.insert(path, text);
+            }
+        }
+        sources.insert("catalog/profiles.yaml", profiles);
+        sources.insert("catalog/sizes.yaml", SIZES);
+        sources.insert("catalog/environments.yaml", ENVIRONMENTS);
+        sources.insert("catalog/teams.yaml", TEAMS);
+        sources.insert("catalog/services/s.yaml", service);
+        sources
+    }
+
+    fn run(profiles: &str, service: &str) -> (Vec<Target>, Vec<Diagnostic>) {
+        let sources = sources(profiles, service);
+        let (catalog, mut diags) = crate::catalog::parse(&sources);
+        let (blueprints, blueprint_diags) = crate::blueprint::parse(&sources);
+        diags.extend(blueprint_diags);
+        let (resolved, resolve_diags) = resolve(&catalog, &blueprints, Provenance::Record, &|_| false);
+        diags.extend(resolve_diags);
+        (resolved.targets, diags)
+    }
+
+    /// The one target of a service that must resolve.
+    fn target(profiles: &str, service: &str) -> Target {
+        let (mut targets, diags) = run(profiles, service);
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(targets.len(), 1);
+        targets.remove(0)
+    }
+
+    fn service(extra: &str) -> String {
+        format!(
+            "name: s\nprofile: p\nsize: small\nenvironments: [dev]\n\
+             image: {{ repository: ghcr.io/example/s, tag: \"1\" }}\nowners: {{ team: t }}\n{extra}"
+        )
+    }
+
+    const WORKER: &str = "profiles:\n  p:\n    archetype: worker\n    defaults: { replicas: 9, port: 9000 }\n";
+
+    #[test]
+    fn the_size_beats_the_profile_defaults() {
+        let t = target(WORKER, &service(""));
+        assert_eq!(t.values.replicas, Some(2));
+        assert_eq!(t.origins["replicas"].level, "size small (replicas)");
+    }
+
+    #[test]
+    fn the_service_beats_the_size() {
+        let t = target(WORKER, &service("replicas: 7\n"));
+        assert_eq!(t.values.replicas, Some(7));
+        assert_eq!(t.origins["replicas"].level, "service");
+    }
+
+    #[test]
+    fn the_override_beats_the_service() {
+        let t = target(WORKER, &service("replicas: 7\noverrides:\n  dev: { replicas: 3 }\n"));
+        assert_eq!(t.values.replicas, Some(3));
+        assert_eq!(t.origins["replicas"].level, "overrides.dev");
+    }
+
+    #[test]
+    fn the_override_size_beats_the_service_size_and_sets_replicas() {
+        let t = target(WORKER, &service("overrides:\n  dev: { size: large }\n"));
+        assert_eq!(t.values.size, "large");
+        assert_eq!(t.values.replicas, Some(5));
+    }
+
+    #[test]
+    fn the_profile_beats_the_archetype_and_the_service_beats_the_profile() {
+        let api = "profiles:\n  p: { archetype: api }\n  q:\n    archetype: api\n    defaults: { port: 9000 }\n";
+        assert_eq!(target(api, &service("")).values.port, Some(8080));
+        let profiled = service("").replace("profile: p", "profile: q");
+        assert_eq!(target(api, &profiled).values.port, Some(9000));
+        assert_eq!(target(api, &format!("{profiled}port: 7000\n")).values.port, Some(7000));
+    }
+
+    #[test]
+    fn only_a_replica_count_above_the_size_is_the_autoscaler_floor() {
+        let hpa = "profiles:\n  p:\n    archetype: worker\n    components: [hpa]\n    defaults: { replicas: 9 }\n";
+        let t = target(hpa, &service(""));
+        assert_eq!(t.values.replicas, None);
+        assert_eq!(t.values.autoscaling.as_ref().map(|a| (a.min, a.max)), Some((2, 4)));
+        let t = target(hpa, &service("replicas: 6\n"));
+        assert_eq!(t.values.autoscaling.as_ref().map(|a| (a.min, a.max)), Some((6, 6)));
+    }
+
+    #[test]
+    fn env_merges_with_the_override_winning() {
+        let t = target(
+            WORKER,
+            &service("env: { A: one, B: two }\noverrides:\n  dev: { env: { B: three } }\n"),
+        );
+        let env: Vec<_> = t.values.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("A", "one"), ("B", "three")]);
+    }
+
+    #[test]
+    fn a_param_outside_its_bounds_is_an_error_where_it_is_set() {
+        let pdb = "profiles:\n  p:\n    archetype: worker\n    components: [pdb]\n";
+        let (targets, diags) = run(pdb, &service("params:\n  max_unavailable: 0\n"));
+        assert!(targets.is_empty());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].file, "catalog/services/s.yaml");
+        assert_eq!(diags[0].pos, Pos::new(8, 20));
+        assert_eq!(diags[0].message, "param `max_unavailable` is 0, below the minimum 1");
+        // In the profile's defaults, the error is in profiles.yaml.
+        let defaults = "profiles:\n  p:\n    archetype: worker\n    components: [pdb]\n    defaults: { params: { max_unavailable: -1 } }\n";
+        let (_, diags) = run(defaults, &service(""));
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].file, "catalog/profiles.yaml");
+        assert_eq!(diags[0].pos.line, 5);
+    }
+
+    #[test]
+    fn a_cronjob_name_over_52_characters_is_an_error_at_the_name() {
+        let batch = "profiles:\n  p: { archetype: cronjob }\n";
+        let name = "a".repeat(53);
+        let file = service("schedule: \"0 2 * * *\"\n").replace("name: s", &format!("name: {name}"));
+        let mut repo = sources(batch, "");
+        repo.insert(format!("catalog/services/{name}.yaml"), file);
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (blueprints, _) = crate::blueprint::parse(&repo);
+        let (resolved, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(resolved.failed_services.contains(&name));
+        let d = diags.iter().find(|d| d.message.starts_with("CronJob name")).unwrap();
+        assert_eq!(
+            (d.file.as_str(), d.pos),
+            (format!("catalog/services/{name}.yaml").as_str(), Pos::new(1, 7))
+        );
+        // 52 is fine.
+        let ok = service("schedule: \"0 2 * * *\"\n").replace("name: s", &format!("name: {}", "a".repeat(52)));
+        let mut repo = sources(batch, "");
+        repo.insert(format!("catalog/services/{}.yaml", "a".repeat(52)), ok);
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (resolved, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(
+            !diags.iter().any(|d| d.message.starts_with("CronJob name")),
+            "{diags:#?}"
+        );
+        assert!(resolved.targets.iter().any(|t| t.service == "a".repeat(52)));
+    }
+
+    #[test]
+    fn an_applies_to_typo_is_not_reported_at_the_profile() {
+        // The declaration is at fault; blueprint.rs reports it at its line.
+        let mut repo = sources("profiles:\n  p: { archetype: worker, components: [x] }\n", &service(""));
+        repo.insert(
+            "components/x/component.kdl",
+            "name \"x\"\ndescription \"x\"\napplies-to \"wroker\"\ntemplate \"x.yaml.j2\"\n",
+        );
+        repo.insert("components/x/x.yaml.j2", "");
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (blueprints, blueprint_diags) = crate::blueprint::parse(&repo);
+        assert!(blueprints.components.contains_key("x"), "{blueprint_diags:#?}");
+        let (_, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(diags.iter().all(|d| d.file != "catalog/profiles.yaml"), "{diags:#?}");
+        // A real mismatch still is.
+        repo.insert(
+            "components/x/component.kdl",
+            "name \"x\"\ndescription \"x\"\napplies-to \"api\"\ntemplate \"x.yaml.j2\"\n",
+        );
+        let (blueprints, _) = crate::blueprint::parse(&repo);
+        let (_, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.file == "catalog/profiles.yaml" && d.message.contains("does not apply")),
+            "{diags:#?}"
+        );
+    }
+
+    #[test]
+    fn a_hundred_thousand_env_entries_resolve() {
+        // Quadratic handling took 48 s here; run time is printed, not asserted.
+        const N: usize = 100_000;
+        let mut file = service("env:\n");
+        for i in 0..N {
+            file.push_str(&format!("  K{i}: v{i}\n"));
+        }
+        let start = std::time::Instant::now();
+        let t = target(WORKER, &file);
+        assert_eq!(t.values.env.len(), N);
+        eprintln!("{N} env entries parsed and resolved in {:?}", start.elapsed());
+    }
 }

@@ -97,10 +97,16 @@ struct Builder {
     stack: Vec<(Node, usize, Option<Node>)>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
+    /// Keys of each open collection (empty for lists), so a duplicate is found
+    /// in constant time: a linear scan made a 100,000-key map quadratic.
+    keys: Vec<HashMap<String, u32>>,
 }
 
 impl Builder {
     fn push(&mut self, event: Event<'_>, pos: Pos) -> Result<(), String> {
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            self.keys.push(HashMap::new());
+        }
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
@@ -131,6 +137,7 @@ impl Builder {
             )),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor, _) = self.stack.pop().ok_or("unbalanced YAML collection")?;
+                self.keys.pop();
                 self.finish(node, anchor)?;
             }
             Event::Alias(id) => {
@@ -162,13 +169,12 @@ impl Builder {
                     if node.scalar().is_none() {
                         return Err("map keys must be plain strings".into());
                     }
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.scalar() == node.scalar()) {
-                        return Err(format!(
-                            "duplicate key `{}` (first set on line {})",
-                            node.scalar().unwrap_or_default(),
-                            first.pos.line
-                        ));
+                    let key = node.scalar().unwrap_or_default();
+                    let keys = self.keys.last_mut().ok_or("unbalanced YAML collection")?;
+                    if let Some(first) = keys.get(key) {
+                        return Err(format!("duplicate key `{key}` (first set on line {first})"));
                     }
+                    keys.insert(key.to_string(), node.pos.line);
                     *pending_key = Some(node);
                 }
                 Some(key) => entries.push((key, node)),

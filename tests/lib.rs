@@ -15,4 +15,5 @@ mod shard;
 mod trust_gate;
 mod trust_cli;
 mod trust_data;
+mod trust_values;
 mod watch;

@@ -1,6 +1,7 @@
 //! The catalog: `stamp.yaml` and everything under `catalog/`, read into typed,
 //! position-carrying values. Cross-file references are checked in `resolve`.
 
+pub mod image_ref;
 mod quantity;
 pub mod reader;
 
@@ -13,6 +14,7 @@ use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
 use crate::yaml_tree::{self, Node};
 pub use quantity::parse_quantity;
+use quantity::{memory_problem, suggest_quantity};
 use reader::{Fields, Reader, Spanned, node_to_json};
 
 pub const STAMP_FILE: &str = "stamp.yaml";
@@ -253,7 +255,10 @@ const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "sc
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
 pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
+    // Files the loader could not read (too large, not UTF-8, not a regular
+    // file) are absent from `sources`: each is one error at its path, and
+    // whatever it held counts as broken, never as missing or removed.
+    let mut diags: Vec<Diagnostic> = sources.problems().to_vec();
     let (settings, settings_broken) = parse_settings(sources, &mut diags);
     let profiles = parse_table(sources, PROFILES_FILE, "profiles", &mut diags, read_profile);
     let sizes = parse_table(sources, SIZES_FILE, "sizes", &mut diags, read_size);
@@ -261,7 +266,12 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
     let teams = parse_table(sources, TEAMS_FILE, "teams", &mut diags, read_team);
 
     let mut services = Vec::new();
-    let mut broken_services = BTreeSet::new();
+    let mut broken_services: BTreeSet<String> = sources
+        .problems()
+        .iter()
+        .filter_map(|d| d.file.strip_prefix(SERVICES_DIR)?.strip_suffix(".yaml"))
+        .map(str::to_string)
+        .collect();
     // Service files are independent: parse them on every core.
     let files: Vec<(&str, &str)> = sources.files_under(SERVICES_DIR).collect();
     for (path, _) in files.iter().filter(|(path, _)| !path.ends_with(".yaml")) {
@@ -314,7 +324,7 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
 fn parse_settings(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (Settings, bool) {
     let mut settings = Settings::default();
     let Some(text) = sources.get(STAMP_FILE) else {
-        return (settings, false);
+        return (settings, has_problem(sources, STAMP_FILE));
     };
     let mut r = Reader::new(STAMP_FILE);
     match yaml_tree::parse(STAMP_FILE, text) {
@@ -352,6 +362,11 @@ fn parse_settings(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (Settings, 
     (settings, broken)
 }
 
+/// True when the loader could not read `path` (its problem is reported already).
+fn has_problem(sources: &Sources, path: &str) -> bool {
+    sources.problems().iter().any(|d| d.file == path)
+}
+
 /// Reads `<top>: { name: entry, ... }` files (profiles, sizes, environments, teams).
 fn parse_table<T>(
     sources: &Sources,
@@ -362,11 +377,14 @@ fn parse_table<T>(
 ) -> Table<T> {
     let mut table = Table::new(file);
     let Some(text) = sources.get(file) else {
+        table.file_broken = true;
+        if has_problem(sources, file) {
+            return table;
+        }
         diags.push(
             Diagnostic::new(file, Pos::START, format!("`{file}` is missing"))
                 .with_hint("`stamp init` scaffolds a catalog"),
         );
-        table.file_broken = true;
         return table;
     };
     let mut r = Reader::new(file);
@@ -425,10 +443,19 @@ fn read_resources(r: &mut Reader, node: &Node, what: &str) -> Option<Resources> 
     let f = r.map(node, what, &["cpu", "memory"])?;
     let mut quantity = |key: &str| {
         let value = r.string(f.get(key)?, &format!("{what}.{key}"))?;
-        match parse_quantity(&value.value) {
-            Ok(_) => Some(value),
-            Err(problem) => {
-                r.error(value.pos, format!("{what}.{key}: {problem}"));
+        let problem = match parse_quantity(&value.value) {
+            Ok(_) if key == "memory" => memory_problem(&value.value),
+            Ok(_) => None,
+            Err(problem) => Some((problem, suggest_quantity(&value.value))),
+        };
+        match problem {
+            None => Some(value),
+            Some((problem, meant)) => {
+                let d = Diagnostic::new(r.file, value.pos, format!("{what}.{key}: {problem}"));
+                r.push(match meant {
+                    Some(meant) => d.with_hint(format!("did you mean `{meant}`?")),
+                    None => d,
+                });
                 None
             }
         }
@@ -482,7 +509,24 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
             let a = r.map(n, "autoscaling", &["min", "max", "cpu_utilization"])?;
             let min = r
                 .require(&a, "min", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.min", 1, 10_000));
+                .and_then(|n| r.int(n, "autoscaling.min", 0, 10_000))
+                .filter(|min| {
+                    if min.value == 0 {
+                        r.push(
+                            Diagnostic::new(
+                                r.file,
+                                min.pos,
+                                format!(
+                                    "autoscaling.min of {what} is 0; a HorizontalPodAutoscaler scales between 1 and max"
+                                ),
+                            )
+                            .with_hint(
+                                "set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`",
+                            ),
+                        );
+                    }
+                    min.value > 0
+                });
             let max = r
                 .require(&a, "max", "autoscaling")
                 .and_then(|n| r.int(n, "autoscaling.max", 1, 10_000));
@@ -612,8 +656,14 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
         );
     }
     if let Some(image) = f.get("image").and_then(|n| r.map(n, "image", &["repository", "tag"])) {
-        layer.image_repository = image.get("repository").and_then(|n| r.string(n, "image.repository"));
-        layer.image_tag = image.get("tag").and_then(|n| r.string(n, "image.tag"));
+        layer.image_repository = image
+            .get("repository")
+            .and_then(|n| r.string(n, "image.repository"))
+            .filter(|v| check_image(r, v, "image.repository", image_ref::repository_problem));
+        layer.image_tag = image
+            .get("tag")
+            .and_then(|n| r.string(n, "image.tag"))
+            .filter(|v| check_image(r, v, "image.tag", image_ref::tag_problem));
     }
     if let Some(env) = f.get("env") {
         for (key, value) in r.entries(env, "env") {
@@ -651,6 +701,28 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
         }
     }
     Some(layer)
+}
+
+/// Reports `value` when the OCI reference grammar refuses it; true when valid.
+fn check_image(
+    r: &mut Reader,
+    value: &Spanned<String>,
+    what: &str,
+    problem: fn(&str) -> Option<image_ref::Problem>,
+) -> bool {
+    let Some(problem) = problem(&value.value) else {
+        return true;
+    };
+    let message = match value.value.as_str() {
+        "" => format!("{what} is empty"),
+        v => format!("{what} `{v}` is not a valid image reference: {}", problem.reason),
+    };
+    let d = Diagnostic::new(r.file, value.pos, message);
+    r.push(match problem.suggestion {
+        Some(meant) => d.with_hint(format!("did you mean `{meant}`?")),
+        None => d,
+    });
+    false
 }
 
 fn is_env_name(name: &str) -> bool {
@@ -743,4 +815,111 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
         overrides,
         owners: owners?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICE: &str = "name: good\nprofile: p\nsize: small\nenvironments: [dev]\nimage: { repository: ghcr.io/a/good, tag: \"1\" }\nowners: { team: t }\n";
+
+    fn catalog_sources() -> Sources {
+        let mut sources = Sources::default();
+        sources.insert(PROFILES_FILE, "profiles:\n  p: { archetype: worker }\n");
+        sources.insert(
+            SIZES_FILE,
+            "sizes:\n  small:\n    replicas: 1\n    requests: { cpu: 100m, memory: 128Mi }\n    limits: { cpu: 100m, memory: 128Mi }\n",
+        );
+        sources.insert(
+            ENVIRONMENTS_FILE,
+            "environments:\n  dev:\n    regions: { eu: { cluster: https://x } }\n",
+        );
+        sources.insert(TEAMS_FILE, "teams:\n  t: { github: \"@a/t\" }\n");
+        sources.insert("catalog/services/good.yaml", SERVICE);
+        sources
+    }
+
+    fn problem(path: &str) -> Diagnostic {
+        Diagnostic::new(path, Pos::START, format!("`{path}` is not UTF-8 text"))
+    }
+
+    #[test]
+    fn an_unreadable_service_file_is_one_error_and_a_broken_service() {
+        let mut sources = catalog_sources();
+        sources.push_problem(problem("catalog/services/bad.yaml"));
+        let (catalog, diags) = parse(&sources);
+        assert_eq!(diags, [problem("catalog/services/bad.yaml")]);
+        assert_eq!(catalog.broken_services, BTreeSet::from(["bad".to_string()]));
+        assert_eq!(catalog.services.len(), 1);
+        assert_eq!(catalog.services[0].name.value, "good");
+    }
+
+    #[test]
+    fn an_unreadable_shared_file_is_broken_not_missing() {
+        let mut missing = Sources::default();
+        for (path, text) in catalog_sources().iter().filter(|(p, _)| *p != SIZES_FILE) {
+            missing.insert(path, text);
+        }
+        let mut unreadable = missing.clone();
+        unreadable.push_problem(problem(SIZES_FILE));
+        unreadable.push_problem(problem(STAMP_FILE));
+        let (catalog, diags) = parse(&unreadable);
+        assert_eq!(diags, [problem(SIZES_FILE), problem(STAMP_FILE)]);
+        assert!(catalog.sizes.file_broken);
+        assert!(matches!(catalog.sizes.lookup("small"), Lookup::Broken));
+        assert!(catalog.settings_broken);
+        // Without the problem, a missing file says so.
+        let (_, diags) = parse(&missing);
+        assert!(diags.iter().any(|d| d.message == "`catalog/sizes.yaml` is missing"));
+    }
+
+    /// The diagnostics of one service file.
+    fn service_diags(text: &str) -> Vec<Diagnostic> {
+        let mut sources = catalog_sources();
+        sources.insert("catalog/services/good.yaml", text);
+        parse(&sources).1
+    }
+
+    #[test]
+    fn image_references_are_checked_where_they_are_written() {
+        let upper = SERVICE.replace("ghcr.io/a/good", "ghcr.io/A/Good");
+        let diags = service_diags(&upper);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].pos, Pos::new(5, 22));
+        assert_eq!(
+            diags[0].message,
+            "image.repository `ghcr.io/A/Good` is not a valid image reference: the repository path must be lowercase"
+        );
+        assert_eq!(diags[0].hint.as_deref(), Some("did you mean `ghcr.io/a/good`?"));
+        let empty_tag = format!("{SERVICE}overrides:\n  dev:\n    image: {{ tag: \"\" }}\n");
+        let diags = service_diags(&empty_tag);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].pos, Pos::new(9, 19));
+        assert_eq!(diags[0].message, "image.tag is empty");
+    }
+
+    #[test]
+    fn memory_in_milli_and_autoscaling_to_zero_are_refused() {
+        let mut sources = catalog_sources();
+        sources.insert(
+            SIZES_FILE,
+            "sizes:\n  small:\n    replicas: 1\n    requests: { cpu: 100m, memory: 128m }\n    limits: { cpu: 100m, memory: 128Mi }\n    autoscaling: { min: 0, max: 2, cpu_utilization: 50 }\n",
+        );
+        let (catalog, diags) = parse(&sources);
+        let found: Vec<_> = diags.iter().map(|d| (d.pos, d.hint.as_deref())).collect();
+        assert_eq!(
+            found,
+            [
+                (Pos::new(4, 36), Some("did you mean `128Mi`?")),
+                (
+                    Pos::new(6, 25),
+                    Some("set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`")
+                ),
+            ],
+            "{diags:#?}"
+        );
+        assert!(matches!(catalog.sizes.lookup("small"), Lookup::Broken));
+        // cpu in milli is what Kubernetes means by it.
+        assert!(parse(&catalog_sources()).1.is_empty());
+    }
 }

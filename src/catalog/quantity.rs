@@ -53,9 +53,49 @@ pub fn parse_quantity(text: &str) -> Result<f64, String> {
     Ok(value * scale)
 }
 
+/// Why a quantity that parses cannot be meant as memory, and what probably was:
+/// `128m` is 0.128 bytes (`m` is milli), which a container cannot run in.
+pub fn memory_problem(text: &str) -> Option<(String, Option<String>)> {
+    let bytes = parse_quantity(text).ok()?;
+    let number = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &text[number.len()..];
+    if matches!(suffix, "m" | "u" | "n") {
+        let meant = (suffix == "m").then(|| format!("{number}Mi"));
+        return Some((
+            format!("`{text}` is {bytes} bytes: `{suffix}` is a fraction (milli, micro, nano), not mega"),
+            meant,
+        ));
+    }
+    if bytes.fract() != 0.0 {
+        return Some((
+            format!("memory `{text}` is not a whole number of bytes ({bytes})"),
+            None,
+        ));
+    }
+    None
+}
+
+/// The quantity probably meant by one with a wrongly spelt suffix
+/// (`128mi`, `1GB`, `512MiB`), if one is plausible.
+pub fn suggest_quantity(text: &str) -> Option<String> {
+    let number = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &text[number.len()..];
+    let binary = match suffix.to_ascii_lowercase().as_str() {
+        "ki" | "kb" | "kib" => "Ki",
+        "mi" | "mb" | "mib" => "Mi",
+        "gi" | "gb" | "gib" => "Gi",
+        "ti" | "tb" | "tib" => "Ti",
+        "pi" | "pb" | "pib" => "Pi",
+        "ei" | "eb" | "eib" => "Ei",
+        _ => return None,
+    };
+    let meant = format!("{number}{binary}");
+    (meant != text && parse_quantity(&meant).is_ok()).then_some(meant)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_quantity;
+    use super::{memory_problem, parse_quantity, suggest_quantity};
 
     #[test]
     fn parses_the_suffixes_kubernetes_knows() {
@@ -72,5 +112,29 @@ mod tests {
         for bad in ["", "abc", "12MB", "1..2", "1Mi2", "-1", "1e", "m"] {
             assert!(parse_quantity(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn milli_memory_is_refused_with_the_meant_value() {
+        let (problem, meant) = memory_problem("128m").unwrap();
+        assert_eq!(
+            problem,
+            "`128m` is 0.128 bytes: `m` is a fraction (milli, micro, nano), not mega"
+        );
+        assert_eq!(meant.as_deref(), Some("128Mi"));
+        assert!(memory_problem("1500u").is_some());
+        assert!(memory_problem("0.5").is_some());
+        for ok in ["128Mi", "1G", "1.5Gi", "2e9", "1000", "1M"] {
+            assert_eq!(memory_problem(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn misspelt_suffixes_get_a_suggestion() {
+        assert_eq!(suggest_quantity("128mi").as_deref(), Some("128Mi"));
+        assert_eq!(suggest_quantity("1GB").as_deref(), Some("1Gi"));
+        assert_eq!(suggest_quantity("512MiB").as_deref(), Some("512Mi"));
+        assert_eq!(suggest_quantity("128Mi"), None);
+        assert_eq!(suggest_quantity("12xyz"), None);
     }
 }
