@@ -1121,18 +1121,23 @@ sizes:
         let mut repo = sources("profiles:\n  p: { archetype: worker, components: [x] }\n", &service(""));
         repo.insert(
             "components/x/component.kdl",
-            "name \"x\"\ndescription \"x\"\napplies-to \"wroker\"\ntemplate \"x.yaml.j2\"\n",
+            "name \"x\"\ndescription \"x\"\napplies-to \"wroker\"\ntemplate \"x.yaml.j2\" kind=\"ConfigMap\"\n",
         );
         repo.insert("components/x/x.yaml.j2", "");
         let (catalog, _) = crate::catalog::parse(&repo);
         let (blueprints, blueprint_diags) = crate::blueprint::parse(&repo);
-        assert!(blueprints.components.contains_key("x"), "{blueprint_diags:#?}");
+        assert!(
+            blueprint_diags
+                .iter()
+                .any(|d| d.file == "components/x/component.kdl" && d.pos.line == 3),
+            "{blueprint_diags:#?}"
+        );
         let (_, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
         assert!(diags.iter().all(|d| d.file != "catalog/profiles.yaml"), "{diags:#?}");
         // A real mismatch still is.
         repo.insert(
             "components/x/component.kdl",
-            "name \"x\"\ndescription \"x\"\napplies-to \"api\"\ntemplate \"x.yaml.j2\"\n",
+            "name \"x\"\ndescription \"x\"\napplies-to \"api\"\ntemplate \"x.yaml.j2\" kind=\"ConfigMap\"\n",
         );
         let (blueprints, _) = crate::blueprint::parse(&repo);
         let (_, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
