@@ -5,7 +5,8 @@
 #   bench/compare.sh OLD_STAMP NEW_STAMP [N]        # N services, default 1000
 #
 # Each binary gets its own copy of the repo, written by the synth example
-# (SYNTH_A / SYNTH_B to use each side's own generator; default: this tree's).
+# (SYNTH_A / SYNTH_B to use each side's own generator; default: this tree's;
+# BASE_REV=<rev> to give side A the built-ins of an older revision).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "$1"); B=$(realpath "$2"); N=${3:-1000}
@@ -19,6 +20,12 @@ SYNTH_B=${SYNTH_B:-$PWD/target/release/examples/synth}
 rm -rf "$WORK"; mkdir -p "$WORK/trash"
 "$SYNTH_A" --services "$N" --out "$WORK/a" >/dev/null
 "$SYNTH_B" --services "$N" --out "$WORK/b" >/dev/null
+# BASE_REV: give repo A the archetypes, components and shared catalog files
+# of that git revision, for an old binary that cannot read today's templates.
+if [ -n "${BASE_REV:-}" ]; then
+  rm -rf "$WORK/a/archetypes" "$WORK/a/components"
+  git archive "$BASE_REV" archetypes components catalog/profiles.yaml catalog/sizes.yaml catalog/environments.yaml | tar -x -C "$WORK/a"
+fi
 trap 'rm -rf "$WORK/trash"' EXIT
 
 now_ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
