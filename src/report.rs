@@ -15,7 +15,7 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
         let source = match sources.get(&d.file) {
             Some(text) => Some(text),
             None => {
-                on_disk = std::fs::read_to_string(settings.root.join(&d.file)).ok();
+                on_disk = sources.read_for_display(&settings.root, &d.file);
                 on_disk.as_deref()
             }
         };

@@ -253,7 +253,7 @@ const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "sc
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
 pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
+    let mut diags = sources.problems().to_vec();
     let (settings, settings_broken) = parse_settings(sources, &mut diags);
     let profiles = parse_table(sources, PROFILES_FILE, "profiles", &mut diags, read_profile);
     let sizes = parse_table(sources, SIZES_FILE, "sizes", &mut diags, read_size);
