@@ -118,7 +118,7 @@ impl ReadProblem {
 }
 
 /// What kind of non-regular file `kind` is, for messages.
-fn kind_name(kind: std::fs::FileType) -> &'static str {
+pub fn kind_name(kind: std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;

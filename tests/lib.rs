@@ -12,4 +12,5 @@ mod errors;
 mod incremental;
 mod onboarding;
 mod shard;
+mod trust_input;
 mod watch;
