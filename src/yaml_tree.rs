@@ -71,6 +71,11 @@ fn parse_documents(file: &str, source: &str, first_only: bool) -> Result<Vec<Nod
     for event in Parser::new_from_str(source) {
         let (event, span) = event.map_err(|e| syntax_error(file, source, &e))?;
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
+        let pos = if matches!(event, Event::SequenceEnd | Event::MappingEnd | Event::StreamEnd) {
+            within(source, pos)
+        } else {
+            pos
+        };
         let end_of_document = matches!(event, Event::DocumentEnd | Event::StreamEnd);
         builder
             .push(event, pos)
@@ -96,15 +101,32 @@ fn with_hint(d: Diagnostic, hint: Option<&str>) -> Diagnostic {
 /// a tab at the start of the token before it (often the line above), so a
 /// tab is looked up from there.
 fn syntax_error(file: &str, source: &str, e: &saphyr_parser::ScanError) -> Diagnostic {
-    let mut pos = Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1);
+    let mut pos = within(source, Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1));
     let mut hint = None;
-    if e.info().contains("tab") {
+    // A word: "unprintable" contains "tab" too.
+    if e.info()
+        .split(|c: char| !c.is_alphabetic())
+        .any(|w| w == "tab" || w == "tabs")
+    {
         hint = Some("YAML indents with spaces, not tabs");
         if let Some(tab) = tab_from(source, pos) {
             pos = tab;
         }
     }
     with_hint(Diagnostic::new(file, pos, format!("invalid YAML: {}", e.info())), hint)
+}
+
+/// `pos`, or the end of the text when `pos` lies past it: at the end of a
+/// file without a final newline the parser reports the line after the last.
+fn within(source: &str, pos: Pos) -> Pos {
+    // Line breaks as YAML counts them: `\r\n`, `\r` or `\n`.
+    let breaks = source.replace("\r\n", "\n");
+    let lines: Vec<&str> = breaks.split(['\n', '\r']).collect();
+    if (pos.line as usize) <= lines.len() {
+        return pos;
+    }
+    let last = lines.last().copied().unwrap_or_default();
+    Pos::new(lines.len() as u32, last.chars().count() as u32 + 1)
 }
 
 /// The first tab at or after `from`.
@@ -433,5 +455,14 @@ mod tests {
         let err = parse("f.yaml", &text).unwrap_err();
         assert_eq!(err.pos.line, 100_001);
         assert!(err.message.contains("duplicate key `K5` (first set on line 6)"));
+    }
+
+    #[test]
+    fn errors_at_the_end_of_a_file_point_into_it() {
+        let err = parse("f.yaml", "a: 1\nb: {k: ").unwrap_err();
+        assert_eq!(err.pos, Pos::new(2, 8), "{err:?}");
+        let err = parse("f.yaml", "a: b\n\u{0}\n").unwrap_err();
+        assert!(err.message.contains("unprintable"), "{err:?}");
+        assert_eq!(err.hint, None, "not a tab: {err:?}");
     }
 }

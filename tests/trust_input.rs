@@ -354,3 +354,6 @@ fn a_git_revision_follows_symlinks_inside_it() {
 mod test {
     pub use crate::test::copy_tree;
 }
+
+#[path = "trust_input_fuzz.rs"]
+mod fuzz;
