@@ -2,10 +2,31 @@
 //!
 //! Everything later works on `Sources`, never on the file system, so the same
 //! pipeline renders the working tree or (for `diff --base`) a git revision.
+//!
+//! Input is bounded: stamp reads only regular files inside the repo, each at
+//! most `MAX_FILE_BYTES`, all together at most `MAX_TOTAL_BYTES`. Anything
+//! else (a symlink out of the repo, a FIFO, a device, a file too large or not
+//! UTF-8) is one diagnostic naming the path, and the path is left out of the
+//! sources: its content is never read, so it can never be echoed.
 
-use std::collections::BTreeMap;
-use std::io;
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, Pos};
+
+/// Largest input file stamp reads. Real catalog, KDL and template files are a
+/// few KB; 4 MiB leaves a hundredfold headroom while a file's parse tree
+/// (tens of bytes per node) stays far below the memory stamp may use.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest sum of all input files: 10,000 services of 2 KB are 20 MB.
+pub const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
+/// Most input files read; symlinked folders cannot multiply them without end.
+pub const MAX_FILES: usize = 100_000;
+/// Deepest folder nesting under an input folder.
+const MAX_DEPTH: usize = 32;
+/// Symlinks followed in a row inside a git revision.
+const MAX_LINK_HOPS: usize = 8;
 
 /// Input files by repo-relative path (forward slashes), in sorted order.
 #[derive(Clone, Debug, Default)]
@@ -13,141 +34,414 @@ pub struct Sources {
     files: BTreeMap<String, String>,
     /// Input files that could not be read (not a regular file, outside the
     /// repo, too large, not UTF-8): one diagnostic each, at the path.
-    problems: Vec<crate::diagnostic::Diagnostic>,
+    problems: Vec<Diagnostic>,
 }
 
 /// The folders and files stamp reads.
 pub const INPUT_DIRS: &[&str] = &["catalog", "archetypes", "components"];
 
+/// Why one file was not read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadProblem {
+    /// A symlink whose target lies outside the repo (never followed).
+    Outside,
+    /// A symlink to nothing.
+    Dangling,
+    /// A symlink that leads back to itself or too deep.
+    Loop,
+    /// A FIFO, socket or device (named).
+    NotRegular(&'static str),
+    TooLarge {
+        limit: u64,
+    },
+    /// Not UTF-8 from this position on.
+    NotUtf8(Pos),
+    Budget,
+    Io(String),
+}
+
+impl ReadProblem {
+    /// The diagnostic for `path` (`at` names a git revision, if any).
+    pub fn diagnostic(&self, path: &str, at: Option<&str>) -> Diagnostic {
+        let at = at.map(|rev| format!(" at `{rev}`")).unwrap_or_default();
+        let (pos, message, hint) = match self {
+            ReadProblem::Outside => (
+                Pos::START,
+                format!("`{path}`{at} is a symlink that leads outside the repo; stamp does not follow it"),
+                Some("inputs must be files inside the repo: copy the file in, or link to one inside the repo"),
+            ),
+            ReadProblem::Dangling => (
+                Pos::START,
+                format!("`{path}`{at} is a symlink to nothing"),
+                Some("remove the link or point it at a file inside the repo"),
+            ),
+            ReadProblem::Loop => (
+                Pos::START,
+                format!("`{path}`{at} is a symlink loop (or links too deep)"),
+                None,
+            ),
+            ReadProblem::NotRegular(kind) => (
+                Pos::START,
+                format!("`{path}`{at} is {kind}, not a regular file; stamp does not read it"),
+                Some("remove it from the repo's input folders"),
+            ),
+            ReadProblem::TooLarge { limit } => (
+                Pos::START,
+                format!(
+                    "`{path}`{at} is larger than {} MiB; stamp does not read it",
+                    limit >> 20
+                ),
+                Some("catalog, KDL and template files are a few KB; is this the file you meant to add?"),
+            ),
+            ReadProblem::NotUtf8(pos) => (
+                *pos,
+                format!("`{path}`{at} is not UTF-8 text"),
+                Some("save the file as UTF-8"),
+            ),
+            ReadProblem::Budget => (
+                Pos::START,
+                format!(
+                    "the repo's input files{at} exceed {} files or {} MiB in total; `{path}` is not read",
+                    MAX_FILES,
+                    MAX_TOTAL_BYTES >> 20
+                ),
+                None,
+            ),
+            ReadProblem::Io(e) => (Pos::START, format!("cannot read `{path}`{at}: {e}"), None),
+        };
+        let d = Diagnostic::new(path, pos, message);
+        match hint {
+            Some(hint) => d.with_hint(hint),
+            None => d,
+        }
+    }
+}
+
+/// What kind of non-regular file `kind` is, for messages.
+pub fn kind_name(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a regular file of at most `limit` bytes. The file is opened without
+/// following a symlink and without blocking (a FIFO swapped in after the
+/// caller's check fails here), then checked by its handle before and while
+/// reading, so a file that grows, or a `/proc`-like one that lies about its
+/// size, is never read past `limit`.
+pub fn read_regular(path: &Path, limit: u64) -> Result<String, ReadProblem> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => ReadProblem::NotRegular("a symlink"),
+        _ => ReadProblem::Io(e.to_string()),
+    })?;
+    let meta = file.metadata().map_err(|e| ReadProblem::Io(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(ReadProblem::NotRegular(kind_name(meta.file_type())));
+    }
+    if meta.len() > limit {
+        return Err(ReadProblem::TooLarge { limit });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadProblem::Io(e.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadProblem::TooLarge { limit });
+    }
+    utf8(bytes)
+}
+
+/// Reads the regular file at repo path `rel`, which must lie inside `root`
+/// even after following symlinks.
+pub fn read_inside(root: &Path, rel: &str, limit: u64) -> Result<String, ReadProblem> {
+    let root = std::fs::canonicalize(root).map_err(|e| ReadProblem::Io(e.to_string()))?;
+    let real = match std::fs::canonicalize(root.join(rel)) {
+        Ok(real) => real,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let is_link = std::fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.file_type().is_symlink());
+            return Err(if is_link {
+                ReadProblem::Dangling
+            } else {
+                ReadProblem::Io(e.to_string())
+            });
+        }
+        Err(e) if is_loop(&e) => return Err(ReadProblem::Loop),
+        Err(e) => return Err(ReadProblem::Io(e.to_string())),
+    };
+    if !real.starts_with(&root) {
+        return Err(ReadProblem::Outside);
+    }
+    read_regular(&real, limit)
+}
+
+/// The text, or where the first byte that is not UTF-8 sits.
+fn utf8(bytes: Vec<u8>) -> Result<String, ReadProblem> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        // Columns count characters; the valid prefix of the line is UTF-8.
+        let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() as u32 + 1;
+        ReadProblem::NotUtf8(Pos::new(line, col))
+    })
+}
+
+/// Running totals against `MAX_FILES` and `MAX_TOTAL_BYTES`.
+#[derive(Default)]
+struct Budget {
+    files: usize,
+    bytes: u64,
+}
+
+impl Budget {
+    fn take(&mut self, bytes: u64) -> bool {
+        if self.files >= MAX_FILES || self.bytes + bytes > MAX_TOTAL_BYTES {
+            return false;
+        }
+        self.files += 1;
+        self.bytes += bytes;
+        true
+    }
+}
+
+/// A walk of the working tree: the repo's real path, and the real paths of
+/// the folders being walked (a symlink back to one of them is a loop).
+struct Walk {
+    root: PathBuf,
+    open_dirs: HashSet<PathBuf>,
+    budget: Budget,
+}
+
 impl Sources {
     pub fn from_dir(root: &Path) -> io::Result<Sources> {
         let mut sources = Sources::default();
-        match std::fs::read_to_string(root.join(crate::catalog::STAMP_FILE)) {
-            Ok(text) => {
-                sources.files.insert(crate::catalog::STAMP_FILE.to_string(), text);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        for dir in INPUT_DIRS {
-            sources.read_tree(root, dir)?;
+        let mut walk = Walk {
+            root: std::fs::canonicalize(root)?,
+            open_dirs: HashSet::new(),
+            budget: Budget::default(),
+        };
+        for top in std::iter::once(crate::catalog::STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
+            sources.read_path(&mut walk, top, &root.join(top), 0);
         }
         Ok(sources)
     }
 
     /// Why input files could not be read; their paths are absent from the sources.
-    pub fn problems(&self) -> &[crate::diagnostic::Diagnostic] {
+    pub fn problems(&self) -> &[Diagnostic] {
         &self.problems
     }
 
-    fn read_tree(&mut self, root: &Path, rel: &str) -> io::Result<()> {
-        let entries = match std::fs::read_dir(root.join(rel)) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
+    /// A file that is not an input (say under `generated/`), read to show
+    /// the line of an error, under the same bounds; never one whose reading
+    /// was refused.
+    pub fn read_for_display(&self, root: &Path, rel: &str) -> Option<String> {
+        if self.problems.iter().any(|d| d.file == rel) {
+            return None;
+        }
+        read_inside(root, rel, MAX_FILE_BYTES).ok()
+    }
+
+    /// Reads the file or folder at `full` (repo path `rel`) under the rules
+    /// above; a missing path is simply not an input.
+    fn read_path(&mut self, walk: &mut Walk, rel: &str, full: &Path, depth: usize) {
+        let problem = |sources: &mut Sources, p: ReadProblem| sources.problems.push(p.diagnostic(rel, None));
+        let meta = match std::fs::symlink_metadata(full) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) => return problem(self, ReadProblem::Io(e.to_string())),
         };
+        let (real, meta) = if meta.file_type().is_symlink() {
+            // Resolved in full, so a chain of links is judged by where it ends.
+            let real = match std::fs::canonicalize(full) {
+                Ok(real) => real,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return problem(self, ReadProblem::Dangling),
+                Err(e) if is_loop(&e) => return problem(self, ReadProblem::Loop),
+                Err(e) => return problem(self, ReadProblem::Io(e.to_string())),
+            };
+            if !real.starts_with(&walk.root) {
+                return problem(self, ReadProblem::Outside);
+            }
+            match std::fs::metadata(&real) {
+                Ok(meta) => (real, meta),
+                Err(e) => return problem(self, ReadProblem::Io(e.to_string())),
+            }
+        } else {
+            (full.to_path_buf(), meta)
+        };
+        if meta.is_dir() {
+            if depth >= MAX_DEPTH {
+                return problem(self, ReadProblem::Loop);
+            }
+            let key = std::fs::canonicalize(&real).unwrap_or_else(|_| real.clone());
+            if !walk.open_dirs.insert(key.clone()) {
+                return problem(self, ReadProblem::Loop);
+            }
+            self.read_dir(walk, rel, &real, depth);
+            walk.open_dirs.remove(&key);
+        } else if !meta.is_file() {
+            problem(self, ReadProblem::NotRegular(kind_name(meta.file_type())));
+        } else if meta.len() > MAX_FILE_BYTES {
+            problem(self, ReadProblem::TooLarge { limit: MAX_FILE_BYTES });
+        } else if !walk.budget.take(meta.len()) {
+            problem(self, ReadProblem::Budget);
+        } else {
+            match read_regular(&real, MAX_FILE_BYTES) {
+                Ok(text) => {
+                    self.files.insert(rel.to_string(), text);
+                }
+                Err(p) => problem(self, p),
+            }
+        }
+    }
+
+    fn read_dir(&mut self, walk: &mut Walk, rel: &str, dir: &Path, depth: usize) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let d = ReadProblem::Io(e.to_string()).diagnostic(rel, None);
+                return self.problems.push(d);
+            }
+        };
+        let mut names = Vec::new();
         for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+            match entry {
+                Ok(entry) => names.push(entry.file_name()),
+                Err(e) => self.problems.push(ReadProblem::Io(e.to_string()).diagnostic(rel, None)),
+            }
+        }
+        names.sort();
+        for name in names {
+            let path = format!("{rel}/{}", name.to_string_lossy());
+            let Some(name) = name.to_str() else {
+                let d = Diagnostic::new(&path, Pos::START, format!("the name of `{path}` is not UTF-8"))
+                    .with_hint("rename it");
+                self.problems.push(d);
+                continue;
+            };
             // Editor swap files and dotfiles are not inputs.
             if name.starts_with('.') || name.ends_with('~') {
                 continue;
             }
-            let path = format!("{rel}/{name}");
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                self.read_tree(root, &path)?;
-            } else {
-                let bytes = std::fs::read(entry.path())?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("`{path}` is not UTF-8 text")))?;
-                self.files.insert(path, text);
-            }
+            self.read_path(walk, &path, &dir.join(name), depth + 1);
         }
-        Ok(())
     }
 
     /// The inputs as they are at git revision `rev`, read from the object
-    /// store: the working tree and the index are not touched.
+    /// store: the working tree and the index are not touched. The same
+    /// bounds hold: blob sizes are checked before a blob is read, and a
+    /// symlink is followed only to a file or folder inside the revision.
     pub fn from_git(root: &Path, rev: &str) -> Result<Sources, String> {
-        let git = |args: &[&str]| {
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(root)
-                .output()
-                .map_err(|e| format!("cannot run git: {e}"))
-        };
-        let commit = git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])?;
-        if !commit.status.success() {
+        let commit = git(
+            root,
+            &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")],
+        )?;
+        let commit = String::from_utf8_lossy(&commit).trim().to_string();
+        if commit.is_empty() {
             return Err(format!(
                 "revision `{rev}` is not in this clone\nhint: fetch it first; a CI checkout needs `fetch-depth: 2` for `--base HEAD~1`"
             ));
         }
-        let commit = String::from_utf8_lossy(&commit.stdout).trim().to_string();
-        let mut args = vec!["ls-tree", "-r", "-z", commit.as_str(), "--", crate::catalog::STAMP_FILE];
-        args.extend(INPUT_DIRS);
-        let listing = git(&args)?;
-        if !listing.status.success() {
-            return Err(format!(
-                "git ls-tree failed: {}",
-                String::from_utf8_lossy(&listing.stderr).trim()
-            ));
-        }
-        // `<mode> blob <oid>\t<path>`, NUL-separated; paths relative to `root`.
-        let mut entries = Vec::new();
-        for record in listing.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-            let record = String::from_utf8_lossy(record);
-            let Some((meta, path)) = record.split_once('\t') else {
+        let mut pathspec = vec![crate::catalog::STAMP_FILE];
+        pathspec.extend(INPUT_DIRS);
+        let inputs = ls_tree(root, &commit, &pathspec)?;
+        // Symlink targets may lie anywhere in the revision: list all of it,
+        // only when there is a link to follow.
+        let tree = if inputs.values().any(|e| e.mode == "120000") {
+            ls_tree(root, &commit, &[])?
+        } else {
+            inputs.clone()
+        };
+        let links: Vec<&TreeEntry> = tree
+            .values()
+            .filter(|e| e.mode == "120000" && e.size.is_some_and(|s| s <= 4096))
+            .collect();
+        let link_texts = cat_blobs(root, links.iter().map(|e| e.oid.as_str()))?;
+        let targets: BTreeMap<&str, String> = links
+            .iter()
+            .zip(link_texts)
+            .map(|(e, bytes)| (e.path.as_str(), String::from_utf8_lossy(&bytes).into_owned()))
+            .collect();
+
+        let mut sources = Sources::default();
+        let mut budget = Budget::default();
+        // (path in the sources, blob) to read, once every check passed.
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        let problem = |sources: &mut Sources, path: &str, p: ReadProblem| {
+            sources.problems.push(p.diagnostic(path, Some(rev)));
+        };
+        let mut take = |sources: &mut Sources, path: String, entry: &TreeEntry, wanted: &mut Vec<(String, String)>| {
+            let hidden = path.split('/').any(|name| name.starts_with('.') || name.ends_with('~'));
+            if hidden {
+                return;
+            }
+            match entry.size {
+                Some(size) if size > MAX_FILE_BYTES => {
+                    problem(sources, &path, ReadProblem::TooLarge { limit: MAX_FILE_BYTES })
+                }
+                Some(size) if !budget.take(size) => problem(sources, &path, ReadProblem::Budget),
+                Some(_) => wanted.push((path, entry.oid.clone())),
+                None => problem(sources, &path, ReadProblem::NotRegular("not a regular file")),
+            }
+        };
+        for entry in inputs.values() {
+            if entry.mode != "120000" {
+                take(&mut sources, entry.path.clone(), entry, &mut wanted);
                 continue;
-            };
-            let mut meta = meta.split(' ');
-            if let (Some(_mode), Some("blob"), Some(oid)) = (meta.next(), meta.next(), meta.next()) {
-                let name = path.rsplit('/').next().unwrap_or(path);
-                if !name.starts_with('.') && !name.ends_with('~') {
-                    entries.push((path.to_string(), oid.to_string()));
+            }
+            match follow(&tree, &targets, &entry.path) {
+                Err(p) => problem(&mut sources, &entry.path, p),
+                Ok(Followed::File(file)) => take(&mut sources, entry.path.clone(), file, &mut wanted),
+                Ok(Followed::Dir(dir)) => {
+                    let prefix = format!("{dir}/");
+                    for inner in tree
+                        .range(prefix.clone()..)
+                        .take_while(|(p, _)| p.starts_with(&prefix))
+                        .map(|(_, e)| e)
+                    {
+                        let path = format!("{}/{}", entry.path, &inner.path[prefix.len()..]);
+                        match inner.mode.as_str() {
+                            "120000" => match follow(&tree, &targets, &inner.path) {
+                                Ok(Followed::File(file)) => take(&mut sources, path, file, &mut wanted),
+                                Ok(Followed::Dir(_)) => problem(&mut sources, &path, ReadProblem::Loop),
+                                Err(p) => problem(&mut sources, &path, p),
+                            },
+                            _ => take(&mut sources, path, inner, &mut wanted),
+                        }
+                    }
                 }
             }
         }
-        let mut child = std::process::Command::new("git")
-            .args(["cat-file", "--batch"])
-            .current_dir(root)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run git: {e}"))?;
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let request: String = entries.iter().map(|(_, oid)| format!("{oid}\n")).collect();
-        let writer = std::thread::spawn(move || {
-            use std::io::Write as _;
-            stdin.write_all(request.as_bytes())
-        });
-        let output = child
-            .wait_with_output()
-            .map_err(|e| format!("git cat-file failed: {e}"))?;
-        writer
-            .join()
-            .expect("the writer thread does not panic")
-            .map_err(|e| format!("git cat-file failed: {e}"))?;
-        // `<oid> blob <size>\n<content>\n` per object, in request order.
-        let mut sources = Sources::default();
-        let mut rest = output.stdout.as_slice();
-        for (path, _) in entries {
-            let header_end = rest
-                .iter()
-                .position(|b| *b == b'\n')
-                .ok_or("git cat-file ended early")?;
-            let header = String::from_utf8_lossy(&rest[..header_end]).to_string();
-            let size: usize = header
-                .rsplit(' ')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or("bad git cat-file header")?;
-            let content = &rest[header_end + 1..header_end + 1 + size];
-            let text =
-                String::from_utf8(content.to_vec()).map_err(|_| format!("`{path}` is not UTF-8 text at `{rev}`"))?;
-            sources.files.insert(path, text);
-            rest = &rest[header_end + 1 + size + 1..];
+        let blobs = cat_blobs(root, wanted.iter().map(|(_, oid)| oid.as_str()))?;
+        for ((path, _), bytes) in wanted.into_iter().zip(blobs) {
+            match utf8(bytes) {
+                Ok(text) => {
+                    sources.files.insert(path, text);
+                }
+                Err(p) => sources.problems.push(p.diagnostic(&path, Some(rev))),
+            }
         }
         Ok(sources)
     }
@@ -177,4 +471,181 @@ impl Sources {
             .take_while(move |(path, _)| path.starts_with(prefix))
             .map(|(path, text)| (path.as_str(), text.as_str()))
     }
+}
+
+fn is_loop(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    // `rev-parse --verify --quiet` fails silently for an unknown revision.
+    if !output.status.success() && !args.contains(&"--quiet") {
+        return Err(format!(
+            "git {} failed: {}",
+            args[0],
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(output.stdout)
+}
+
+/// One blob (or link, or submodule) of a git tree.
+#[derive(Clone, Debug)]
+struct TreeEntry {
+    mode: String,
+    oid: String,
+    /// None for what is not a blob.
+    size: Option<u64>,
+    path: String,
+}
+
+/// `git ls-tree -r -l` of `commit`, limited to `pathspec` when not empty.
+fn ls_tree(root: &Path, commit: &str, pathspec: &[&str]) -> Result<BTreeMap<String, TreeEntry>, String> {
+    let mut args = vec!["ls-tree", "-r", "-l", "-z", commit, "--"];
+    args.extend(pathspec);
+    let listing = git(root, &args)?;
+    // `<mode> <type> <oid> <size>\t<path>`, NUL-separated; paths from the root.
+    let mut entries = BTreeMap::new();
+    for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let record = String::from_utf8_lossy(record);
+        let Some((meta, path)) = record.split_once('\t') else {
+            continue;
+        };
+        let mut meta = meta.split_whitespace();
+        if let (Some(mode), Some(kind), Some(oid), Some(size)) = (meta.next(), meta.next(), meta.next(), meta.next()) {
+            let size = if kind == "blob" { size.parse().ok() } else { None };
+            entries.insert(
+                path.to_string(),
+                TreeEntry {
+                    mode: mode.to_string(),
+                    oid: oid.to_string(),
+                    size,
+                    path: path.to_string(),
+                },
+            );
+        }
+    }
+    Ok(entries)
+}
+
+/// Where a symlink of a git tree leads.
+enum Followed<'t> {
+    File(&'t TreeEntry),
+    /// A folder of the tree, by path.
+    Dir(String),
+}
+
+fn follow<'t>(
+    tree: &'t BTreeMap<String, TreeEntry>,
+    targets: &BTreeMap<&str, String>,
+    link: &str,
+) -> Result<Followed<'t>, ReadProblem> {
+    let mut path = link.to_string();
+    for _ in 0..MAX_LINK_HOPS {
+        match tree.get(&path) {
+            Some(entry) if entry.mode == "120000" => {
+                let target = targets.get(path.as_str()).ok_or(ReadProblem::Loop)?;
+                let parent = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+                path = normalize(parent, target).ok_or(ReadProblem::Outside)?;
+            }
+            Some(entry) => return Ok(Followed::File(entry)),
+            None => {
+                let prefix = format!("{path}/");
+                let is_dir = tree
+                    .range(prefix.clone()..)
+                    .next()
+                    .is_some_and(|(p, _)| p.starts_with(&prefix));
+                return if is_dir {
+                    Ok(Followed::Dir(path))
+                } else {
+                    Err(ReadProblem::Dangling)
+                };
+            }
+        }
+    }
+    Err(ReadProblem::Loop)
+}
+
+/// `target` taken relative to the repo folder `dir`; None when it leaves
+/// the repo (absolute, or too many `..`).
+fn normalize(dir: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') || target.contains('\\') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() { None } else { Some(parts.join("/")) }
+}
+
+/// The contents of blobs (sizes already checked), in order.
+fn cat_blobs<'a>(root: &Path, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>, String> {
+    let oids: Vec<&str> = oids.collect();
+    let request: String = oids.iter().map(|oid| format!("{oid}\n")).collect();
+    if oids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["cat-file", "--batch"])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("git cat-file has no input")?;
+    let writer = std::thread::spawn(move || {
+        use std::io::Write as _;
+        stdin.write_all(request.as_bytes())
+    });
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("git cat-file failed: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "git cat-file failed".to_string())?
+        .map_err(|e| format!("git cat-file failed: {e}"))?;
+    // `<oid> blob <size>\n<content>\n` per object, in request order.
+    let mut blobs = Vec::new();
+    let mut rest = output.stdout.as_slice();
+    while !rest.is_empty() {
+        let header_end = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or("git cat-file ended early")?;
+        let header = String::from_utf8_lossy(&rest[..header_end]).to_string();
+        let size: usize = header
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("unexpected git cat-file output `{header}`"))?;
+        let content = rest
+            .get(header_end + 1..header_end + 1 + size)
+            .ok_or("git cat-file ended early")?;
+        blobs.push(content.to_vec());
+        rest = rest.get(header_end + 2 + size..).unwrap_or_default();
+    }
+    if blobs.len() != oids.len() {
+        return Err("git cat-file ended early".into());
+    }
+    Ok(blobs)
 }

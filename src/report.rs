@@ -17,8 +17,7 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
             // Only a regular file inside the repo is quoted: never what a
             // symlink points at, never a FIFO or a device.
             None => {
-                on_disk = crate::fingerprint::read_output(&settings.root.join(&d.file))
-                    .and_then(|bytes| String::from_utf8(bytes).ok());
+                on_disk = sources.read_for_display(&settings.root, &d.file);
                 on_disk.as_deref()
             }
         };

@@ -69,18 +69,17 @@ fn parse_documents(file: &str, source: &str, first_only: bool) -> Result<Vec<Nod
     let mut builder = Builder::default();
     let mut documents = Vec::new();
     for event in Parser::new_from_str(source) {
-        let (event, span) = event.map_err(|e| {
-            Diagnostic::new(
-                file,
-                Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1),
-                format!("invalid YAML: {}", e.info()),
-            )
-        })?;
+        let (event, span) = event.map_err(|e| syntax_error(file, source, &e))?;
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
+        let pos = if matches!(event, Event::SequenceEnd | Event::MappingEnd | Event::StreamEnd) {
+            within(source, pos)
+        } else {
+            pos
+        };
         let end_of_document = matches!(event, Event::DocumentEnd | Event::StreamEnd);
         builder
             .push(event, pos)
-            .map_err(|message| Diagnostic::new(file, pos, message))?;
+            .map_err(|(message, hint)| with_hint(Diagnostic::new(file, pos, message), hint))?;
         if end_of_document && let Some(root) = builder.root.take().filter(|root| !root.is_null()) {
             documents.push(root);
             if first_only {
@@ -91,24 +90,129 @@ fn parse_documents(file: &str, source: &str, first_only: bool) -> Result<Vec<Nod
     Ok(documents)
 }
 
-#[derive(Default)]
-struct Builder {
-    /// Open collections; a map holds its pending key until the value arrives.
-    stack: Vec<(Node, usize, Option<Node>)>,
-    anchors: HashMap<usize, Node>,
-    root: Option<Node>,
-    /// Keys of each open collection (empty for lists), so a duplicate is found
-    /// in constant time: a linear scan made a 100,000-key map quadratic.
-    keys: Vec<HashMap<String, u32>>,
+fn with_hint(d: Diagnostic, hint: Option<&str>) -> Diagnostic {
+    match hint {
+        Some(hint) => d.with_hint(hint),
+        None => d,
+    }
 }
 
-impl Builder {
-    fn push(&mut self, event: Event<'_>, pos: Pos) -> Result<(), String> {
-        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
-            self.keys.push(HashMap::new());
+/// The parser's error, at the character that caused it. The scanner reports
+/// a tab at the start of the token before it (often the line above), so a
+/// tab is looked up from there.
+fn syntax_error(file: &str, source: &str, e: &saphyr_parser::ScanError) -> Diagnostic {
+    let mut pos = within(source, Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1));
+    let mut hint = None;
+    // A word: "unprintable" contains "tab" too.
+    if e.info()
+        .split(|c: char| !c.is_alphabetic())
+        .any(|w| w == "tab" || w == "tabs")
+    {
+        hint = Some("YAML indents with spaces, not tabs");
+        if let Some(tab) = tab_from(source, pos) {
+            pos = tab;
         }
+    }
+    with_hint(Diagnostic::new(file, pos, format!("invalid YAML: {}", e.info())), hint)
+}
+
+/// `pos`, or the end of the text when `pos` lies past it: at the end of a
+/// file without a final newline the parser reports the line after the last.
+fn within(source: &str, pos: Pos) -> Pos {
+    // Line breaks as YAML counts them: `\r\n`, `\r` or `\n`.
+    let breaks = source.replace("\r\n", "\n");
+    let lines: Vec<&str> = breaks.split(['\n', '\r']).collect();
+    if (pos.line as usize) <= lines.len() {
+        return pos;
+    }
+    let last = lines.last().copied().unwrap_or_default();
+    Pos::new(lines.len() as u32, last.chars().count() as u32 + 1)
+}
+
+/// The first tab at or after `from`.
+fn tab_from(source: &str, from: Pos) -> Option<Pos> {
+    for (i, line) in source.lines().enumerate().skip(from.line.saturating_sub(1) as usize) {
+        let line_no = i as u32 + 1;
+        let skip = if line_no == from.line {
+            from.col.saturating_sub(2) as usize
+        } else {
+            0
+        };
+        if let Some(col) = line.chars().skip(skip).position(|c| c == '\t') {
+            return Some(Pos::new(line_no, (skip + col) as u32 + 1));
+        }
+    }
+    None
+}
+
+/// Deepest nesting of collections. Catalog files nest about 5 deep and
+/// Kubernetes objects about 12; later stages walk trees recursively, so a
+/// bound here keeps every one of them off the end of the stack.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes one parse may produce, counting every alias as the nodes it
+/// copies: 1,000,000 nodes are about 100 MB, and 100,000 env variables fit.
+/// Without it an alias bomb of 1 KB expands to billions of nodes.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// An open collection.
+struct Frame {
+    node: Node,
+    anchor: usize,
+    /// A map's key, until its value arrives.
+    pending_key: Option<Node>,
+    /// `Builder::nodes` when the collection opened.
+    first_node: usize,
+    /// Nesting of the deepest child so far.
+    child_depth: usize,
+    /// A large map's keys with their lines, so duplicates are found in
+    /// constant time (small maps are scanned).
+    keys: Option<HashMap<String, u32>>,
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    /// Each anchored node with its node count and nesting depth.
+    anchors: HashMap<usize, (Node, usize, usize)>,
+    root: Option<Node>,
+    /// Nodes produced so far, aliases counted in full.
+    nodes: usize,
+}
+
+type BuildError = (String, Option<&'static str>);
+
+impl Builder {
+    fn count(&mut self, nodes: usize) -> Result<(), BuildError> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        if self.nodes > MAX_NODES {
+            return Err((
+                format!("the YAML expands to more than {MAX_NODES} values"),
+                Some("an alias (`*name`) copies its anchor's whole value; do not nest aliases of aliases"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, node: Node, anchor: usize) -> Result<(), BuildError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err((format!("the YAML is nested more than {MAX_DEPTH} levels deep"), None));
+        }
+        self.count(1)?;
+        self.stack.push(Frame {
+            node,
+            anchor,
+            pending_key: None,
+            first_node: self.nodes - 1,
+            child_depth: 0,
+            keys: None,
+        });
+        Ok(())
+    }
+
+    fn push(&mut self, event: Event<'_>, pos: Pos) -> Result<(), BuildError> {
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
+                self.count(1)?;
                 let plain = matches!(style, ScalarStyle::Plain);
                 let node = Node {
                     pos,
@@ -117,69 +221,94 @@ impl Builder {
                         plain,
                     },
                 };
-                self.finish(node, anchor)?;
+                self.finish(node, anchor, 1, 0)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push((
+            Event::SequenceStart(anchor, _) => self.open(
                 Node {
                     pos,
                     kind: NodeKind::Seq(Vec::new()),
                 },
                 anchor,
-                None,
-            )),
-            Event::MappingStart(anchor, _) => self.stack.push((
+            )?,
+            Event::MappingStart(anchor, _) => self.open(
                 Node {
                     pos,
                     kind: NodeKind::Map(Vec::new()),
                 },
                 anchor,
-                None,
-            )),
+            )?,
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor, _) = self.stack.pop().ok_or("unbalanced YAML collection")?;
-                self.keys.pop();
-                self.finish(node, anchor)?;
+                let frame = self
+                    .stack
+                    .pop()
+                    .ok_or(("unbalanced YAML collection".to_string(), None))?;
+                let size = self.nodes - frame.first_node;
+                self.finish(frame.node, frame.anchor, size, frame.child_depth + 1)?;
             }
             Event::Alias(id) => {
-                let mut node = self
+                let (size, depth) = self
                     .anchors
                     .get(&id)
-                    .cloned()
-                    .ok_or("alias refers to an unknown anchor")?;
+                    .map(|(_, size, depth)| (*size, *depth))
+                    .ok_or(("alias refers to an unknown anchor".to_string(), None))?;
+                if self.stack.len() + depth > MAX_DEPTH {
+                    return Err((format!("the YAML is nested more than {MAX_DEPTH} levels deep"), None));
+                }
+                // Counted before the copy is made.
+                self.count(size)?;
+                let mut node = self.anchors[&id].0.clone();
                 node.pos = pos;
-                self.finish(node, 0)?;
+                self.finish(node, 0, size, depth)?;
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {}
         }
         Ok(())
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), String> {
+    /// Places a complete node of `size` nodes and `depth` levels.
+    fn finish(&mut self, node: Node, anchor: usize, size: usize, depth: usize) -> Result<(), BuildError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The copy kept for aliases costs memory too.
+            self.count(size)?;
+            self.anchors.insert(anchor, (node.clone(), size, depth));
         }
-        let Some((parent, _, pending_key)) = self.stack.last_mut() else {
+        let Some(frame) = self.stack.last_mut() else {
             self.root = Some(node);
             return Ok(());
         };
-        match &mut parent.kind {
+        frame.child_depth = frame.child_depth.max(depth);
+        match &mut frame.node.kind {
             NodeKind::Seq(items) => items.push(node),
-            NodeKind::Map(entries) => match pending_key.take() {
+            NodeKind::Map(entries) => match frame.pending_key.take() {
                 None => {
-                    if node.scalar().is_none() {
-                        return Err("map keys must be plain strings".into());
+                    let Some(key) = node.scalar() else {
+                        return Err(("map keys must be plain strings".into(), None));
+                    };
+                    let first = match &mut frame.keys {
+                        Some(keys) => keys.get(key).copied(),
+                        None => entries
+                            .iter()
+                            .find(|(k, _)| k.scalar() == Some(key))
+                            .map(|(k, _)| k.pos.line),
+                    };
+                    if let Some(line) = first {
+                        return Err((format!("duplicate key `{key}` (first set on line {line})"), None));
                     }
-                    let key = node.scalar().unwrap_or_default();
-                    let keys = self.keys.last_mut().ok_or("unbalanced YAML collection")?;
-                    if let Some(first) = keys.get(key) {
-                        return Err(format!("duplicate key `{key}` (first set on line {first})"));
+                    if let Some(keys) = &mut frame.keys {
+                        keys.insert(key.to_string(), node.pos.line);
+                    } else if entries.len() >= 16 {
+                        let mut keys: HashMap<String, u32> = entries
+                            .iter()
+                            .map(|(k, _)| (k.scalar().unwrap_or_default().to_string(), k.pos.line))
+                            .collect();
+                        keys.insert(key.to_string(), node.pos.line);
+                        frame.keys = Some(keys);
                     }
-                    keys.insert(key.to_string(), node.pos.line);
-                    *pending_key = Some(node);
+                    frame.pending_key = Some(node);
                 }
                 Some(key) => entries.push((key, node)),
             },
-            NodeKind::Scalar { .. } => unreachable!("scalars are never pushed on the stack"),
+            NodeKind::Scalar { .. } => return Err(("a scalar cannot hold values".into(), None)),
         }
         Ok(())
     }
@@ -236,5 +365,104 @@ mod tests {
     #[test]
     fn empty_file_is_empty_map() {
         assert_eq!(parse("f.yaml", "").unwrap().kind, NodeKind::Map(Vec::new()));
+    }
+
+    /// The billion-laughs document, about 1 KB.
+    fn alias_bomb() -> String {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let prev = format!("*a{}", i - 1);
+            text += &format!("a{i}: &a{i} [{}]\n", vec![prev; 9].join(", "));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_bombs_stop_at_the_node_bound() {
+        let text = alias_bomb();
+        assert!(text.len() < 1300, "{}", text.len());
+        let start = std::time::Instant::now();
+        let err = parse("f.yaml", &text).unwrap_err();
+        assert!(err.message.contains("more than 1000000 values"), "{}", err.message);
+        // Where the copies of `a5` pass the bound.
+        assert_eq!(err.pos.line, 6, "{err:?}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_few_aliases_are_fine() {
+        let node = parse("f.yaml", "base: &b {x: 1}\nuse: *b\n").unwrap();
+        let NodeKind::Map(entries) = &node.kind else { panic!() };
+        assert_eq!(entries[1].1.pos, Pos::new(2, 6));
+        assert_eq!(entries[1].1.kind, entries[0].1.kind);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_at_its_line() {
+        // The parser has a limit of its own for flow collections.
+        let err = parse_stream("f.yaml", &"[".repeat(100_000)).unwrap_err();
+        assert_eq!(err.pos.line, 1, "{err:?}");
+        for (text, line) in [
+            (
+                (0..10_000)
+                    .map(|i| format!("{}k:\n", " ".repeat(i)))
+                    .collect::<String>(),
+                MAX_DEPTH as u32 + 1,
+            ),
+            (
+                (0..10_000).map(|i| format!("{}-\n", " ".repeat(i))).collect::<String>(),
+                MAX_DEPTH as u32 + 1,
+            ),
+        ] {
+            let err = parse_stream("f.yaml", &text).unwrap_err();
+            assert!(err.message.contains("nested more than 64 levels"), "{}", err.message);
+            assert_eq!(err.pos.line, line);
+        }
+        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse("f.yaml", &ok).is_ok());
+    }
+
+    #[test]
+    fn an_alias_cannot_nest_past_the_depth_bound() {
+        let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+        let text = format!("a: &a {deep}\nb: {}*a{}\n", "[".repeat(40), "]".repeat(40));
+        let err = parse("f.yaml", &text).unwrap_err();
+        assert!(err.message.contains("nested more than"), "{}", err.message);
+        assert_eq!(err.pos.line, 2);
+    }
+
+    #[test]
+    fn tabs_are_reported_where_they_are() {
+        for (text, pos) in [
+            ("name: a\n\tprofile: x\n", Pos::new(2, 1)),
+            ("a:\n  b: 1\n\tc: 2\n", Pos::new(3, 1)),
+            ("name: a\nb:\n\t- x\n", Pos::new(3, 1)),
+        ] {
+            let err = parse("f.yaml", text).unwrap_err();
+            assert_eq!(err.pos, pos, "{text:?}: {err:?}");
+            assert_eq!(err.hint.as_deref(), Some("YAML indents with spaces, not tabs"));
+        }
+    }
+
+    #[test]
+    fn large_maps_find_duplicates_in_linear_time() {
+        let mut text: String = (0..100_000).map(|i| format!("K{i}: v\n")).collect();
+        let start = std::time::Instant::now();
+        let node = parse("f.yaml", &text).unwrap();
+        assert!(matches!(&node.kind, NodeKind::Map(e) if e.len() == 100_000));
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        text += "K5: again\n";
+        let err = parse("f.yaml", &text).unwrap_err();
+        assert_eq!(err.pos.line, 100_001);
+        assert!(err.message.contains("duplicate key `K5` (first set on line 6)"));
+    }
+
+    #[test]
+    fn errors_at_the_end_of_a_file_point_into_it() {
+        let err = parse("f.yaml", "a: 1\nb: {k: ").unwrap_err();
+        assert_eq!(err.pos, Pos::new(2, 8), "{err:?}");
+        let err = parse("f.yaml", "a: b\n\u{0}\n").unwrap_err();
+        assert!(err.message.contains("unprintable"), "{err:?}");
+        assert_eq!(err.hint, None, "not a tab: {err:?}");
     }
 }

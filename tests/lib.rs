@@ -16,4 +16,5 @@ mod trust_gate;
 mod trust_cli;
 mod trust_data;
 mod trust_values;
+mod trust_input;
 mod watch;

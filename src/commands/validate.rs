@@ -5,13 +5,12 @@ use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::MANIFESTS_FILE;
-use crate::load::Sources;
+use crate::load::{ReadProblem, Sources, kind_name, read_regular};
 use crate::render::find_field_line;
 use crate::report;
 
 /// Re-validates the committed output, whoever wrote it.
 pub fn run(settings: &Settings, only: &[String]) -> i32 {
-    let mut diags = Vec::new();
     let mut files = 0;
     let mut objects = 0;
     // Paths may be given relative to the repo root, with or without a trailing `/`.
@@ -22,19 +21,22 @@ pub fn run(settings: &Settings, only: &[String]) -> i32 {
                 path == prefix || path.starts_with(&format!("{prefix}/"))
             })
     };
-    let selected: Vec<String> = manifest_files(&settings.root)
-        .into_iter()
-        .filter(|p| wanted(p))
-        .collect();
+    let (found, mut diags) = manifest_files(&settings.root);
+    diags.retain(|d| wanted(&d.file));
+    let selected: Vec<String> = found.into_iter().filter(|p| wanted(p)).collect();
     if selected.is_empty() && !only.is_empty() {
         eprintln!("error: no `manifests.yaml` under {}", only.join(", "));
         return ERRORS;
     }
     for path in selected {
         files += 1;
-        let Ok(text) = std::fs::read_to_string(settings.root.join(&path)) else {
-            diags.push(Diagnostic::new(&path, Pos::START, "cannot read the file"));
-            continue;
+        // Whoever wrote it, the file is read under the loader's bounds.
+        let text = match read_regular(&settings.root.join(&path), MAX_MANIFEST_BYTES) {
+            Ok(text) => text,
+            Err(problem) => {
+                diags.push(problem.diagnostic(&path, None));
+                continue;
+            }
         };
         for (start_line, document) in split_documents(&text) {
             let value = match Value::deserialize(serde_norway::Deserializer::from_str(document)) {
@@ -77,9 +79,16 @@ pub fn run(settings: &Settings, only: &[String]) -> i32 {
     if diags.is_empty() { OK } else { ERRORS }
 }
 
-/// `generated/<service>/<env>/<region>/manifests.yaml`, sorted.
-fn manifest_files(root: &std::path::Path) -> Vec<String> {
+/// Largest manifest read: a target's objects are tens of KB; anything near
+/// this was not written by stamp.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `generated/<service>/<env>/<region>/manifests.yaml`, sorted, and a
+/// diagnostic for every symlink or special file on the way: stamp writes
+/// none, and following one could read outside the repo.
+fn manifest_files(root: &std::path::Path) -> (Vec<String>, Vec<Diagnostic>) {
     let mut found = Vec::new();
+    let mut diags = Vec::new();
     let pattern_depth = 3;
     let mut dirs = vec![(String::from("generated"), 0)];
     while let Some((dir, depth)) = dirs.pop() {
@@ -89,15 +98,29 @@ fn manifest_files(root: &std::path::Path) -> Vec<String> {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = format!("{dir}/{name}");
-            if depth < pattern_depth && entry.path().is_dir() {
+            // `file_type` does not follow symlinks.
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_symlink() {
+                if depth < pattern_depth || name == MANIFESTS_FILE {
+                    diags.push(
+                        Diagnostic::new(&path, Pos::START, format!("`{path}` is a symlink; stamp does not follow it"))
+                            .with_hint("stamp writes only regular files and folders under `generated/`; remove the link and run `stamp build`"),
+                    );
+                }
+            } else if depth < pattern_depth && kind.is_dir() {
                 dirs.push((path, depth + 1));
             } else if depth == pattern_depth && name == MANIFESTS_FILE {
-                found.push(path);
+                if kind.is_file() {
+                    found.push(path);
+                } else {
+                    let d = ReadProblem::NotRegular(kind_name(kind));
+                    diags.push(d.diagnostic(&path, None));
+                }
             }
         }
     }
     found.sort();
-    found
+    (found, diags)
 }
 
 /// The documents of a YAML stream with the line each starts on.
