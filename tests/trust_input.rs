@@ -95,8 +95,8 @@ fn a_fifo_is_an_error_not_a_hang() {
     assert_eq!(test.tree(), tree);
     // check and diff read the same way.
     assert_eq!(run_within(&test, &["check"], 30).code, 2);
-    // (`diff` exiting 2 on errors is the build gate's part of issue 9.)
     let diff = run_within(&test, &["diff"], 30);
+    assert_eq!(diff.code, 2, "{}", diff.stderr);
     assert!(
         diff.stderr.contains("catalog/services/queue.yaml:1:1:"),
         "{}",
@@ -200,7 +200,12 @@ fn a_new_file_that_is_not_utf8_is_one_error_at_its_first_bad_byte() {
 
 #[test]
 fn a_service_file_that_is_not_utf8_does_not_stop_the_others() {
-    let (test, _) = built();
+    let (test, before) = built();
+    let web_output: Vec<String> = before
+        .split("=== ")
+        .filter(|f| f.starts_with("generated/web/"))
+        .map(String::from)
+        .collect();
     let mut web = test.read("catalog/services/web.yaml").into_bytes();
     web.extend_from_slice(b"# \xff\n");
     std::fs::write(test.path().join("catalog/services/web.yaml"), web).unwrap();
@@ -214,8 +219,27 @@ fn a_service_file_that_is_not_utf8_does_not_stop_the_others() {
         "the other services still build:\n{}",
         out.stderr
     );
-    // Keeping web's last good output (rather than removing it) is the
-    // catalog's part: it treats a service file in `problems()` as broken.
+    // web's last good output is kept, byte for byte, not removed.
+    let after = test.tree();
+    let kept: Vec<&str> = after
+        .split("=== ")
+        .filter(|f| f.starts_with("generated/web/"))
+        .collect();
+    assert_eq!(kept, web_output);
+}
+
+#[test]
+fn a_shared_file_that_becomes_a_fifo_fails_closed() {
+    let (test, tree) = built();
+    std::fs::remove_file(test.path().join("catalog/sizes.yaml")).unwrap();
+    let status = Command::new("mkfifo")
+        .arg(test.path().join("catalog/sizes.yaml"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = refused(&test, "catalog/sizes.yaml:1:1:");
+    assert!(out.stderr.contains("nothing was written or removed"), "{}", out.stderr);
+    assert_eq!(test.tree(), tree);
 }
 
 #[test]
