@@ -10,14 +10,14 @@ use crate::emit::MANIFESTS_FILE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Added,
     Changed,
     Removed,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Added => "added",
             Status::Changed => "changed",
@@ -27,51 +27,45 @@ impl Status {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct ObjectChanges {
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub removed: Vec<String>,
+pub(crate) struct ObjectChanges {
+    pub(crate) added: Vec<String>,
+    pub(crate) changed: Vec<String>,
+    pub(crate) removed: Vec<String>,
 }
 
 /// One file that differs: its content before and after (None: absent).
 #[derive(Clone, Debug)]
-pub struct FileChange {
-    pub path: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
+pub(crate) struct FileChange {
+    pub(crate) path: String,
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
 }
 
 #[derive(Clone, Debug)]
-pub struct TargetChange {
-    pub service: String,
-    pub env: String,
-    pub region: String,
-    pub status: Status,
-    pub objects: ObjectChanges,
-    pub files: Vec<FileChange>,
+pub(crate) struct TargetChange {
+    pub(crate) service: String,
+    pub(crate) env: String,
+    pub(crate) region: String,
+    pub(crate) status: Status,
+    pub(crate) objects: ObjectChanges,
+    pub(crate) files: Vec<FileChange>,
 }
 
 impl TargetChange {
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}/{}/{}", self.service, self.env, self.region)
     }
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Changes {
-    pub targets: Vec<TargetChange>,
+pub(crate) struct Changes {
+    pub(crate) targets: Vec<TargetChange>,
     /// Files outside target folders: ApplicationSets, CODEOWNERS.
-    pub other: Vec<FileChange>,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.targets.is_empty() && self.other.is_empty()
-    }
+    pub(crate) other: Vec<FileChange>,
 }
 
 /// Compares two sets of generated files, path → content.
-pub fn compare(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Changes {
+pub(crate) fn compare(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Changes {
     let paths: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     let mut by_target: BTreeMap<(String, String, String), Vec<FileChange>> = BTreeMap::new();
     let mut changes = Changes::default();
@@ -105,7 +99,7 @@ pub fn compare(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -
             new.get(&manifests).map_or("", String::as_str),
         );
         // A target whose only difference is bookkeeping (its fingerprint) did not change.
-        if status == Status::Changed && files.iter().all(|f| f.path.ends_with(crate::fingerprint::FILE)) {
+        if status == Status::Changed && files.iter().all(|f| f.path.ends_with(crate::paths::FINGERPRINT_FILE)) {
             continue;
         }
         changes.targets.push(TargetChange {

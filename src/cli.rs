@@ -9,7 +9,7 @@ use clap::builder::PossibleValue;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::compile::Shard;
+use crate::shard::Shard;
 
 /// Every global flag, taken before or after the subcommand; listed in full in
 /// `stamp --help` only, and by name under each subcommand's own options.

@@ -9,55 +9,51 @@ use rayon::prelude::*;
 use crate::blueprint;
 use crate::catalog::{self, Catalog};
 use crate::diagnostic::{Diagnostic, Pos};
-use crate::emit::{self, MANIFESTS_FILE, TARGET_FILE, argocd, codeowners};
-use crate::fingerprint::{self, Fingerprint, Freshness, StatCache, Trust};
+use crate::emit::{self, argocd, codeowners};
+use crate::fingerprint::{self, Fingerprint, Freshness};
 use crate::load::Sources;
+use crate::paths::{MANIFESTS_FILE, TARGET_FILE, is_service_file, service_of_file, service_prefix, target_files};
 use crate::render::render_target;
 use crate::resolve::Target;
+use crate::shard::Shard;
+use crate::stat_cache::{StatCache, Trust};
 use crate::write::Plan;
-use crate::{resolve, timings};
+use crate::{git, resolve, timings};
 
-pub struct Compiled {
-    pub plan: Plan,
-    pub diags: Vec<Diagnostic>,
-    pub sources: Sources,
-    pub services: usize,
-    pub targets: usize,
+pub(crate) struct Compiled {
+    pub(crate) plan: Plan,
+    pub(crate) diags: Vec<Diagnostic>,
+    pub(crate) sources: Sources,
+    pub(crate) services: usize,
+    pub(crate) targets: usize,
     /// Targets rendered this run; the rest were up to date by fingerprint.
-    pub rendered: usize,
-    pub failed_targets: usize,
+    pub(crate) rendered: usize,
+    pub(crate) failed_targets: usize,
     /// Objects of the rendered targets.
-    pub objects: usize,
+    pub(crate) objects: usize,
     /// Target folders and inputs whose files on disk the stat cache should
     /// learn once the plan is applied (rendered or verified this run).
-    pub fresh: Vec<(String, blake3::Hash, Trust)>,
+    pub(crate) fresh: Vec<(String, blake3::Hash, Trust)>,
     /// Services to record in the stat cache: name, key, target folders.
-    pub fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
+    pub(crate) fresh_services: Vec<(String, blake3::Hash, Vec<String>)>,
     /// Every service the catalog has, readable or not.
-    pub service_names: std::collections::HashSet<String>,
+    pub(crate) service_names: std::collections::HashSet<String>,
     /// A shared input (anything but a service file) has errors: the plan is
     /// empty and keeps everything, and nothing may be written or removed.
-    pub shared_broken: bool,
-}
-
-/// Whether a diagnostic's file is one service's own file, whose errors fail
-/// that service only; any other file is a shared input.
-pub fn is_service_file(path: &str) -> bool {
-    path.strip_prefix(catalog::SERVICES_DIR)
-        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    pub(crate) shared_broken: bool,
 }
 
 /// A resolved target's identity and the facts approval tiers look at.
 #[derive(Clone, Debug)]
-pub struct TargetSummary {
-    pub service: String,
-    pub env: String,
-    pub region: String,
-    pub cluster: String,
-    pub namespace: String,
-    pub approval: crate::catalog::Approval,
-    pub size: String,
-    pub components: Vec<String>,
+pub(crate) struct TargetSummary {
+    pub(crate) service: String,
+    pub(crate) env: String,
+    pub(crate) region: String,
+    pub(crate) cluster: String,
+    pub(crate) namespace: String,
+    pub(crate) approval: crate::catalog::Approval,
+    pub(crate) size: String,
+    pub(crate) components: Vec<String>,
 }
 
 impl TargetSummary {
@@ -74,35 +70,14 @@ impl TargetSummary {
         }
     }
 
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}/{}/{}", self.service, self.env, self.region)
-    }
-}
-
-/// Which share of the services a run renders: shard `index` (1-based) of
-/// `count`, by a stable hash of the service name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    pub fn owns(&self, service: &str) -> bool {
-        let hash = blake3::hash(service.as_bytes());
-        let bucket = u32::from_le_bytes(hash.as_bytes()[..4].try_into().expect("four bytes"));
-        bucket % self.count == self.index - 1
-    }
-
-    /// Shard 1 also writes the files every shard shares.
-    pub fn owns_shared_files(&self) -> bool {
-        self.index == 1
     }
 }
 
 /// Which targets may be taken as up to date without rendering them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cache {
+pub(crate) enum Cache {
     /// `build`: the stat cache, else a matching committed fingerprint (a hint).
     Use,
     /// `check`: only what the stat cache says stamp rendered on this machine.
@@ -154,7 +129,13 @@ pub fn parse_and_resolve(
     }
 }
 
-pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCache, shard: Option<Shard>) -> Compiled {
+pub(crate) fn compile(
+    root: &Path,
+    sources: Sources,
+    cache: Cache,
+    stat_cache: &StatCache,
+    shard: Option<Shard>,
+) -> Compiled {
     // A service whose file and shared inputs hash as at the last build, and
     // whose files still stat the same, is not even resolved.
     let shared = fingerprint::shared_inputs(&sources);
@@ -205,10 +186,8 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
     // A service file that could not be read is not in the catalog: keep its
     // output rather than take it for a removed service.
     for problem in sources.problems() {
-        if is_service_file(&problem.file)
-            && let Some(stem) = problem.file.rsplit('/').next().and_then(|n| n.strip_suffix(".yaml"))
-        {
-            plan.keep.insert(format!("generated/{stem}/"));
+        if let Some(stem) = service_of_file(&problem.file) {
+            plan.keep.insert(service_prefix(stem));
         }
     }
     if let Some(shard) = shard {
@@ -216,7 +195,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
         resolved.targets.retain(|t| shard.owns(&t.service));
         resolved.skipped.retain(|s| shard.owns(s));
         for service in catalog.services.iter().filter(|s| !shard.owns(&s.name.value)) {
-            plan.keep.insert(format!("generated/{}/", service.name.value));
+            plan.keep.insert(service_prefix(&service.name.value));
         }
     }
 
@@ -255,7 +234,7 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
     let mut fresh = Vec::new();
     for (target, (inputs, outcome)) in resolved.targets.iter().zip(outcomes) {
         let dir = target.dir();
-        let paths = [MANIFESTS_FILE, TARGET_FILE, fingerprint::FILE].map(|file| format!("{dir}/{file}"));
+        let paths = target_files(&dir);
         match outcome {
             Outcome::UpToDate(freshness) => {
                 plan.unchanged.extend(paths);
@@ -286,12 +265,11 @@ pub fn compile(root: &Path, sources: Sources, cache: Cache, stat_cache: &StatCac
     for service in &resolved.skipped {
         for dir in stat_cache.service_dirs(service) {
             skipped_targets += 1;
-            plan.unchanged
-                .extend([MANIFESTS_FILE, TARGET_FILE, fingerprint::FILE].map(|file| format!("{dir}/{file}")));
+            plan.unchanged.extend(target_files(dir));
         }
     }
     for service in &resolved.failed_services {
-        plan.keep.insert(format!("generated/{service}/"));
+        plan.keep.insert(service_prefix(service));
     }
     // Services resolved and rendered without error can skip resolution next time.
     let mut dirs_of: HashMap<&str, Vec<String>> = HashMap::new();
@@ -369,18 +347,18 @@ fn largest_size(catalog: &Catalog) -> Option<String> {
 
 /// Every target resolved, nothing rendered yet: what `affected` compares by
 /// fingerprint before rendering only the targets whose inputs differ.
-pub struct Resolution {
-    pub sources: Sources,
+pub(crate) struct Resolution {
+    pub(crate) sources: Sources,
     blueprints: blueprint::Blueprints,
-    pub targets: Vec<Target>,
+    pub(crate) targets: Vec<Target>,
     /// Each target's fingerprint inputs, in `targets` order.
-    pub inputs: Vec<blake3::Hash>,
-    pub diags: Vec<Diagnostic>,
+    pub(crate) inputs: Vec<blake3::Hash>,
+    pub(crate) diags: Vec<Diagnostic>,
     /// The size with the most memory (then CPU) in sizes.yaml.
-    pub largest_size: Option<String>,
+    pub(crate) largest_size: Option<String>,
 }
 
-pub fn resolve_all(sources: Sources) -> Resolution {
+pub(crate) fn resolve_all(sources: Sources) -> Resolution {
     let Parsed {
         catalog,
         blueprints,
@@ -403,12 +381,15 @@ pub fn resolve_all(sources: Sources) -> Resolution {
 }
 
 impl Resolution {
-    pub fn summaries(&self) -> Vec<TargetSummary> {
+    pub(crate) fn summaries(&self) -> Vec<TargetSummary> {
         self.targets.iter().map(TargetSummary::of).collect()
     }
 
     /// The manifests and parameter files of the targets `wanted` picks.
-    pub fn render(&self, wanted: &(dyn Fn(&Target) -> bool + Sync)) -> (BTreeMap<String, String>, Vec<Diagnostic>) {
+    pub(crate) fn render(
+        &self,
+        wanted: &(dyn Fn(&Target) -> bool + Sync),
+    ) -> (BTreeMap<String, String>, Vec<Diagnostic>) {
         let rendered: Vec<_> = self
             .targets
             .par_iter()
@@ -438,7 +419,7 @@ impl Resolution {
 /// ApplicationSets and CODEOWNERS; each is kept as it is when its inputs are broken.
 fn emit_shared(root: &Path, catalog: &Catalog, plan: &mut Plan, diags: &mut Vec<Diagnostic>) {
     plan.files.insert(emit::GITIGNORE_PATH.into(), emit::GITIGNORE.into());
-    let repo_url = catalog.settings.repo_url.clone().or_else(|| origin_url(root));
+    let repo_url = catalog.settings.repo_url.clone().or_else(|| git::origin_url(root));
     match (&repo_url, catalog.settings_broken || catalog.environments.file_broken) {
         (_, true) => {
             plan.keep.insert("generated/argocd/".into());
@@ -469,15 +450,4 @@ fn emit_shared(root: &Path, catalog: &Catalog, plan: &mut Plan, diags: &mut Vec<
     {
         plan.files.insert(codeowners::PATH.into(), text);
     }
-}
-
-/// The `origin` remote, which `repo_url` defaults to.
-fn origin_url(root: &Path) -> Option<String> {
-    let output = std::process::Command::new("git")
-        .args(["config", "--get", "remote.origin.url"])
-        .current_dir(root)
-        .output()
-        .ok()?;
-    let url = String::from_utf8(output.stdout).ok()?.trim().to_string();
-    (output.status.success() && !url.is_empty()).then_some(url)
 }

@@ -6,21 +6,28 @@
 //! contents) → `write` (atomic writes). `compile` runs the stages; commands
 //! are built on top.
 
+mod atomic;
 pub mod blueprint;
 pub mod catalog;
-pub mod changes;
+mod changes;
 pub mod cli;
 mod commands;
 pub mod compile;
 pub mod diagnostic;
 pub mod emit;
-pub mod fingerprint;
+mod fingerprint;
+mod git;
+#[cfg(test)]
+mod layering;
 pub mod load;
+mod paths;
 pub mod render;
 mod report;
 pub mod resolve;
+mod shard;
+mod stat_cache;
 mod timings;
-pub mod write;
+mod write;
 pub mod yaml_tree;
 
 use std::path::PathBuf;

@@ -14,6 +14,9 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::git;
+use crate::paths::INPUT_DIRS;
+use crate::paths::STAMP_FILE;
 
 /// Largest input file stamp reads. Real catalog, KDL and template files are a
 /// few KB; 4 MiB leaves a hundredfold headroom while a file's parse tree
@@ -36,9 +39,6 @@ pub struct Sources {
     /// repo, too large, not UTF-8): one diagnostic each, at the path.
     problems: Vec<Diagnostic>,
 }
-
-/// The folders and files stamp reads.
-pub const INPUT_DIRS: &[&str] = &["catalog", "archetypes", "components"];
 
 /// Why one file was not read.
 #[derive(Debug, PartialEq, Eq)]
@@ -243,7 +243,7 @@ impl Sources {
             open_dirs: HashSet::new(),
             budget: Budget::default(),
         };
-        for top in std::iter::once(crate::catalog::STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
+        for top in std::iter::once(STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
             sources.read_path(&mut walk, top, &root.join(top), 0);
         }
         Ok(sources)
@@ -354,31 +354,26 @@ impl Sources {
     /// bounds hold: blob sizes are checked before a blob is read, and a
     /// symlink is followed only to a file or folder inside the revision.
     pub fn from_git(root: &Path, rev: &str) -> Result<Sources, String> {
-        let commit = git(
-            root,
-            &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")],
-        )?;
-        let commit = String::from_utf8_lossy(&commit).trim().to_string();
-        if commit.is_empty() {
+        let Some(commit) = git::commit_of(root, rev)? else {
             return Err(format!(
                 "revision `{rev}` is not in this clone\nhint: fetch it first; a CI checkout needs `fetch-depth: 2` for `--base HEAD~1`"
             ));
-        }
-        let mut pathspec = vec![crate::catalog::STAMP_FILE];
+        };
+        let mut pathspec = vec![STAMP_FILE];
         pathspec.extend(INPUT_DIRS);
-        let inputs = ls_tree(root, &commit, &pathspec)?;
+        let inputs = git::ls_tree(root, &commit, &pathspec)?;
         // Symlink targets may lie anywhere in the revision: list all of it,
         // only when there is a link to follow.
         let tree = if inputs.values().any(|e| e.mode == "120000") {
-            ls_tree(root, &commit, &[])?
+            git::ls_tree(root, &commit, &[])?
         } else {
             inputs.clone()
         };
-        let links: Vec<&TreeEntry> = tree
+        let links: Vec<&git::TreeEntry> = tree
             .values()
             .filter(|e| e.mode == "120000" && e.size.is_some_and(|s| s <= 4096))
             .collect();
-        let link_texts = cat_blobs(root, links.iter().map(|e| e.oid.as_str()))?;
+        let link_texts = git::cat_blobs(root, links.iter().map(|e| e.oid.as_str()))?;
         let targets: BTreeMap<&str, String> = links
             .iter()
             .zip(link_texts)
@@ -392,20 +387,21 @@ impl Sources {
         let problem = |sources: &mut Sources, path: &str, p: ReadProblem| {
             sources.problems.push(p.diagnostic(path, Some(rev)));
         };
-        let mut take = |sources: &mut Sources, path: String, entry: &TreeEntry, wanted: &mut Vec<(String, String)>| {
-            let hidden = path.split('/').any(|name| name.starts_with('.') || name.ends_with('~'));
-            if hidden {
-                return;
-            }
-            match entry.size {
-                Some(size) if size > MAX_FILE_BYTES => {
-                    problem(sources, &path, ReadProblem::TooLarge { limit: MAX_FILE_BYTES })
+        let mut take =
+            |sources: &mut Sources, path: String, entry: &git::TreeEntry, wanted: &mut Vec<(String, String)>| {
+                let hidden = path.split('/').any(|name| name.starts_with('.') || name.ends_with('~'));
+                if hidden {
+                    return;
                 }
-                Some(size) if !budget.take(size) => problem(sources, &path, ReadProblem::Budget),
-                Some(_) => wanted.push((path, entry.oid.clone())),
-                None => problem(sources, &path, ReadProblem::NotRegular("not a regular file")),
-            }
-        };
+                match entry.size {
+                    Some(size) if size > MAX_FILE_BYTES => {
+                        problem(sources, &path, ReadProblem::TooLarge { limit: MAX_FILE_BYTES })
+                    }
+                    Some(size) if !budget.take(size) => problem(sources, &path, ReadProblem::Budget),
+                    Some(_) => wanted.push((path, entry.oid.clone())),
+                    None => problem(sources, &path, ReadProblem::NotRegular("not a regular file")),
+                }
+            };
         for entry in inputs.values() {
             if entry.mode != "120000" {
                 take(&mut sources, entry.path.clone(), entry, &mut wanted);
@@ -434,7 +430,7 @@ impl Sources {
                 }
             }
         }
-        let blobs = cat_blobs(root, wanted.iter().map(|(_, oid)| oid.as_str()))?;
+        let blobs = git::cat_blobs(root, wanted.iter().map(|(_, oid)| oid.as_str()))?;
         for ((path, _), bytes) in wanted.into_iter().zip(blobs) {
             match utf8(bytes) {
                 Ok(text) => {
@@ -485,71 +481,15 @@ fn is_loop(e: &io::Error) -> bool {
     }
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let output = std::process::Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    // `rev-parse --verify --quiet` fails silently for an unknown revision.
-    if !output.status.success() && !args.contains(&"--quiet") {
-        return Err(format!(
-            "git {} failed: {}",
-            args[0],
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    Ok(output.stdout)
-}
-
-/// One blob (or link, or submodule) of a git tree.
-#[derive(Clone, Debug)]
-struct TreeEntry {
-    mode: String,
-    oid: String,
-    /// None for what is not a blob.
-    size: Option<u64>,
-    path: String,
-}
-
-/// `git ls-tree -r -l` of `commit`, limited to `pathspec` when not empty.
-fn ls_tree(root: &Path, commit: &str, pathspec: &[&str]) -> Result<BTreeMap<String, TreeEntry>, String> {
-    let mut args = vec!["ls-tree", "-r", "-l", "-z", commit, "--"];
-    args.extend(pathspec);
-    let listing = git(root, &args)?;
-    // `<mode> <type> <oid> <size>\t<path>`, NUL-separated; paths from the root.
-    let mut entries = BTreeMap::new();
-    for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let record = String::from_utf8_lossy(record);
-        let Some((meta, path)) = record.split_once('\t') else {
-            continue;
-        };
-        let mut meta = meta.split_whitespace();
-        if let (Some(mode), Some(kind), Some(oid), Some(size)) = (meta.next(), meta.next(), meta.next(), meta.next()) {
-            let size = if kind == "blob" { size.parse().ok() } else { None };
-            entries.insert(
-                path.to_string(),
-                TreeEntry {
-                    mode: mode.to_string(),
-                    oid: oid.to_string(),
-                    size,
-                    path: path.to_string(),
-                },
-            );
-        }
-    }
-    Ok(entries)
-}
-
 /// Where a symlink of a git tree leads.
 enum Followed<'t> {
-    File(&'t TreeEntry),
+    File(&'t git::TreeEntry),
     /// A folder of the tree, by path.
     Dir(String),
 }
 
 fn follow<'t>(
-    tree: &'t BTreeMap<String, TreeEntry>,
+    tree: &'t BTreeMap<String, git::TreeEntry>,
     targets: &BTreeMap<&str, String>,
     link: &str,
 ) -> Result<Followed<'t>, ReadProblem> {
@@ -596,56 +536,4 @@ fn normalize(dir: &str, target: &str) -> Option<String> {
         }
     }
     if parts.is_empty() { None } else { Some(parts.join("/")) }
-}
-
-/// The contents of blobs (sizes already checked), in order.
-fn cat_blobs<'a>(root: &Path, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>, String> {
-    let oids: Vec<&str> = oids.collect();
-    let request: String = oids.iter().map(|oid| format!("{oid}\n")).collect();
-    if oids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut child = std::process::Command::new("git")
-        .args(["cat-file", "--batch"])
-        .current_dir(root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("git cat-file has no input")?;
-    let writer = std::thread::spawn(move || {
-        use std::io::Write as _;
-        stdin.write_all(request.as_bytes())
-    });
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("git cat-file failed: {e}"))?;
-    writer
-        .join()
-        .map_err(|_| "git cat-file failed".to_string())?
-        .map_err(|e| format!("git cat-file failed: {e}"))?;
-    // `<oid> blob <size>\n<content>\n` per object, in request order.
-    let mut blobs = Vec::new();
-    let mut rest = output.stdout.as_slice();
-    while !rest.is_empty() {
-        let header_end = rest
-            .iter()
-            .position(|b| *b == b'\n')
-            .ok_or("git cat-file ended early")?;
-        let header = String::from_utf8_lossy(&rest[..header_end]).to_string();
-        let size: usize = header
-            .rsplit(' ')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("unexpected git cat-file output `{header}`"))?;
-        let content = rest
-            .get(header_end + 1..header_end + 1 + size)
-            .ok_or("git cat-file ended early")?;
-        blobs.push(content.to_vec());
-        rest = rest.get(header_end + 2 + size..).unwrap_or_default();
-    }
-    if blobs.len() != oids.len() {
-        return Err("git cat-file ended early".into());
-    }
-    Ok(blobs)
 }

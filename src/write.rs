@@ -3,38 +3,42 @@
 //! `generated/` and `.github/CODEOWNERS`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::atomic::{is_real_dir, read_regular, remove_symlink, stage_and_rename};
 use crate::diagnostic::{Diagnostic, Pos};
-use crate::emit::{GENERATED_HEADER, MANIFESTS_FILE, TARGET_FILE};
+use crate::emit::GENERATED_HEADER;
+use crate::paths::{GENERATED_DIR, LOCK_FILE, MANIFESTS_FILE, WRITING_MARKER, target_dir, target_files};
+use crate::shard::Shard;
+use crate::timings;
 
 /// What the repo's generated files should be.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Repo-relative path → content.
-    pub files: BTreeMap<String, String>,
+    pub(crate) files: BTreeMap<String, String>,
     /// Files known to be up to date on disk (by fingerprint); left alone.
-    pub unchanged: BTreeSet<String>,
+    pub(crate) unchanged: BTreeSet<String>,
     /// When set, only this shard's services' folders are this run's to clean.
-    pub shard: Option<crate::compile::Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Path prefixes whose files on disk are kept as they are (the last good
     /// output of a failing service, or of a file whose inputs are broken).
-    pub keep: BTreeSet<String>,
+    pub(crate) keep: BTreeSet<String>,
 }
 
 impl Plan {
     /// A plan that writes nothing and keeps every file stamp may own.
-    pub fn keep_everything() -> Plan {
+    pub(crate) fn keep_everything() -> Plan {
         Plan {
             keep: ["generated/".to_string(), ".github/".to_string()].into(),
             ..Plan::default()
         }
     }
 
-    pub fn is_kept(&self, path: &str) -> bool {
+    pub(crate) fn is_kept(&self, path: &str) -> bool {
         self.keep.iter().any(|prefix| path.starts_with(prefix.as_str()))
     }
 
@@ -42,7 +46,7 @@ impl Plan {
     /// non-regular entry) on the way to a file the plan writes, drops the
     /// files of the unit it sits in (a service's folder, the ApplicationSets,
     /// CODEOWNERS) and keeps that unit as it is. One diagnostic per entry.
-    pub fn refuse_unsafe_paths(&mut self, root: &Path) -> Vec<Diagnostic> {
+    pub(crate) fn refuse_unsafe_paths(&mut self, root: &Path) -> Vec<Diagnostic> {
         let mut kinds: HashMap<String, Entry> = HashMap::new();
         let mut found: BTreeMap<String, Entry> = BTreeMap::new();
         for path in self.files.keys() {
@@ -88,14 +92,14 @@ impl Plan {
 
     /// Files stamp wrote earlier that the plan no longer has. Folders of
     /// current targets are not opened: nothing in them is stale.
-    pub fn stale_files(&self, root: &Path) -> io::Result<Vec<String>> {
+    pub(crate) fn stale_files(&self, root: &Path) -> io::Result<Vec<String>> {
         let current: HashSet<&str> = self
             .files
             .keys()
             .chain(&self.unchanged)
             .filter_map(|path| path.rsplit_once('/').map(|(dir, _)| dir))
             .collect();
-        let generated = root.join("generated");
+        let generated = root.join(GENERATED_DIR);
         // Never list (let alone remove) files through a symlinked `generated/`.
         if !is_real_dir(&generated) {
             return Ok(Vec::new());
@@ -127,13 +131,12 @@ impl Plan {
                 }
                 for env in read_dir_names(&generated.join(service))? {
                     for region in read_dir_names(&generated.join(service).join(&env))? {
-                        let dir = format!("generated/{service}/{env}/{region}");
+                        let dir = target_dir(service, &env, &region);
                         if current.contains(dir.as_str()) || self.is_kept(&format!("{dir}/")) {
                             continue;
                         }
                         if has_header(&root.join(&dir).join(MANIFESTS_FILE)) {
-                            for file in [MANIFESTS_FILE, TARGET_FILE, crate::fingerprint::FILE] {
-                                let path = format!("{dir}/{file}");
+                            for path in target_files(&dir) {
                                 if std::fs::symlink_metadata(root.join(&path)).is_ok_and(|m| m.is_file()) {
                                     stale.push(path);
                                 }
@@ -153,14 +156,14 @@ impl Plan {
 }
 
 #[derive(Debug, Default)]
-pub struct WriteReport {
-    pub written: Vec<String>,
-    pub removed: Vec<String>,
-    pub unchanged: usize,
+pub(crate) struct WriteReport {
+    pub(crate) written: Vec<String>,
+    pub(crate) removed: Vec<String>,
+    pub(crate) unchanged: usize,
 }
 
-pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
-    let stage = crate::timings::stage("write:dirs");
+pub(crate) fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
+    let stage = timings::stage("write:dirs");
     // Marks that temporary files may exist until this run finishes; the
     // next run only looks for leftovers when it finds the marker.
     let marker = root.join(WRITING_MARKER);
@@ -193,7 +196,7 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
         new_dirs.extend(dir?);
     }
     drop(stage);
-    let stage = crate::timings::stage("write:files");
+    let stage = timings::stage("write:files");
     let outcomes: Vec<io::Result<bool>> = plan
         .files
         .par_iter()
@@ -232,7 +235,7 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
         }
     }
     drop(stage);
-    let _stage = crate::timings::stage("write:stale");
+    let _stage = timings::stage("write:stale");
     for path in plan.stale_files(root)? {
         std::fs::remove_file(root.join(&path))?;
         remove_empty_parents(root, &path);
@@ -243,9 +246,6 @@ pub fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
     }
     Ok(report)
 }
-
-/// Present while a build writes; see `apply`.
-pub const WRITING_MARKER: &str = "generated/.stamp-writing";
 
 /// What is on disk where the plan wants a folder or a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,57 +269,11 @@ impl Entry {
     }
 }
 
-/// A folder itself, not a symlink to one.
-pub fn is_real_dir(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
-}
-
-/// Reads a file that must be a regular one: a symlink, FIFO or device
-/// (which could hang or point outside the repo) is an error, never opened.
-fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.is_file() {
-        return Err(io::Error::other(format!("`{}` is not a regular file", path.display())));
-    }
-    std::fs::read(path)
-}
-
-/// Removes a symlink stamp is about to replace with its own file, so
-/// opening the path can never reach what the link points at.
-fn remove_symlink(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => std::fs::remove_file(path),
-        _ => Ok(()),
-    }
-}
-
-/// Writes through a temporary file in the same folder and renames it over
-/// the target, so a reader (or a crash) never sees half a file.
-pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
-    let dir = path.parent().expect("output paths always have a parent");
-    std::fs::create_dir_all(dir)?;
-    stage_and_rename(dir, path, content)
-}
-
-/// Writes `content` to a new file in `temp_dir` and renames it to `path`;
-/// both folders exist and are on one file system.
-fn stage_and_rename(temp_dir: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".stamp-").suffix(".tmp");
-    // tempfile creates 0600; generated files are for everyone to read.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut temp = builder.tempfile_in(temp_dir)?;
-    temp.write_all(content)?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// Removes the now-empty folders between a removed file and `generated/`.
 fn remove_empty_parents(root: &Path, path: &str) {
     let mut dir = Path::new(path).parent();
     while let Some(d) = dir {
-        if d.as_os_str().is_empty() || d == Path::new("generated") || d == Path::new(".github") {
+        if d.as_os_str().is_empty() || d == Path::new(GENERATED_DIR) || d == Path::new(".github") {
             break;
         }
         // Fails, as intended, when the folder still holds anything.
@@ -364,16 +318,14 @@ fn has_header(path: &Path) -> bool {
         .is_ok_and(|_| buf == GENERATED_HEADER.as_bytes())
 }
 
-pub const LOCK_FILE: &str = "generated/.stamp.lock";
-
 /// Holds the repo's write lock until dropped, so two stamp processes (a
 /// watch and a pre-commit hook) never interleave their writes.
-pub struct WriteLock {
+pub(crate) struct WriteLock {
     _file: std::fs::File,
 }
 
 /// Takes the write lock, saying so on stderr when another process holds it.
-pub fn lock(root: &Path) -> io::Result<WriteLock> {
+pub(crate) fn lock(root: &Path) -> io::Result<WriteLock> {
     let path = root.join(LOCK_FILE);
     let generated = path.parent().expect("the lock lives in generated/");
     if std::fs::symlink_metadata(generated).is_ok_and(|m| !m.is_dir()) {
@@ -397,32 +349,4 @@ pub fn lock(root: &Path) -> io::Result<WriteLock> {
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
     Ok(WriteLock { _file: file })
-}
-
-/// Leftover temporary files of an interrupted run: only searched for when
-/// the previous run left its marker.
-pub fn remove_temp_files(root: &Path) {
-    fn walk(dir: &Path, depth: usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let path = entry.path();
-            if name.starts_with(".stamp-") && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(&path);
-            } else if depth < 3 && entry.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(&path, depth + 1);
-            }
-        }
-    }
-    // Files written outside `apply` (CODEOWNERS, the stat cache) stage at
-    // the top of their folder. A symlinked top folder is never walked: what
-    // it leads to is not ours.
-    if is_real_dir(&root.join(".github")) {
-        walk(&root.join(".github"), 3);
-    }
-    if is_real_dir(&root.join("generated")) {
-        let deep = root.join(WRITING_MARKER).exists();
-        walk(&root.join("generated"), if deep { 0 } else { 3 });
-    }
 }

@@ -17,12 +17,11 @@ pub use quantity::parse_quantity;
 use quantity::{memory_problem, suggest_quantity};
 use reader::{Fields, Reader, Spanned, node_to_json};
 
-pub const STAMP_FILE: &str = "stamp.yaml";
+pub(crate) use crate::paths::{SERVICES_DIR, STAMP_FILE};
 pub const PROFILES_FILE: &str = "catalog/profiles.yaml";
 pub const SIZES_FILE: &str = "catalog/sizes.yaml";
 pub const ENVIRONMENTS_FILE: &str = "catalog/environments.yaml";
 pub const TEAMS_FILE: &str = "catalog/teams.yaml";
-pub const SERVICES_DIR: &str = "catalog/services/";
 
 /// Repo settings from `stamp.yaml`.
 #[derive(Clone, Debug)]

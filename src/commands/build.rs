@@ -4,9 +4,11 @@ use serde_json::json;
 
 use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
-use crate::compile::{Cache, Compiled, Shard, compile};
-use crate::fingerprint::StatCache;
+use crate::compile::{Cache, Compiled, compile};
 use crate::load::Sources;
+use crate::paths::LOCK_FILE;
+use crate::shard::Shard;
+use crate::stat_cache::StatCache;
 use crate::write::WriteReport;
 use crate::{report, write};
 
@@ -81,7 +83,7 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
     let sources = Sources::from_dir(&settings.root)
         .map_err(|e| format!("cannot read the repo at `{}`: {e}", settings.root.display()))?;
     drop(stage);
-    let _lock = write::lock(&settings.root).map_err(|e| format!("cannot lock `{}`: {e}", write::LOCK_FILE))?;
+    let _lock = write::lock(&settings.root).map_err(|e| format!("cannot lock `{}`: {e}", LOCK_FILE))?;
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
@@ -95,7 +97,7 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
         });
     }
     let stage = crate::timings::stage("write");
-    write::remove_temp_files(&settings.root);
+    crate::atomic::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {
         Ok(written) => written,
         Err(e) => {

@@ -6,13 +6,15 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
+use crate::atomic::read_output;
 use crate::cli::{Format, Settings};
 use crate::commands::{DRIFT, ERRORS, OK};
-use crate::compile::{Cache, Compiled, Shard, compile};
+use crate::compile::{Cache, Compiled, compile};
 use crate::emit::MANIFESTS_FILE;
-use crate::fingerprint::{self, StatCache, Trust};
 use crate::load::Sources;
 use crate::report;
+use crate::shard::Shard;
+use crate::stat_cache::{self, StatCache, Trust};
 
 pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     let sources = match Sources::from_dir(&settings.root) {
@@ -43,18 +45,18 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     }
     // Stats are taken before the files are read, so a file changed after
     // the comparison never matches what the cache records.
-    let mut before: Vec<(String, Option<[fingerprint::Stat; 3]>)> = Vec::new();
+    let mut before: Vec<(String, Option<[stat_cache::Stat; 3]>)> = Vec::new();
     if cache == Cache::Local {
         for (dir, _, trust) in &compiled.fresh {
             if *trust == Trust::Rendered {
-                before.push((dir.clone(), fingerprint::stats(&settings.root, dir)));
+                before.push((dir.clone(), stat_cache::stats(&settings.root, dir)));
             }
         }
     }
     let mut drift = Vec::new();
     let mut drifted = Vec::new();
     for (path, content) in &compiled.plan.files {
-        let on_disk = fingerprint::read_output(&settings.root.join(path)).and_then(|b| String::from_utf8(b).ok());
+        let on_disk = read_output(&settings.root.join(path)).and_then(|b| String::from_utf8(b).ok());
         if on_disk.as_deref() != Some(content.as_str()) {
             drifted.push(path.clone());
             drift.push(report::unified_diff(
@@ -74,7 +76,7 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     };
     drifted.extend(stale.iter().cloned());
     for path in &stale {
-        let on_disk = fingerprint::read_output(&settings.root.join(path))
+        let on_disk = read_output(&settings.root.join(path))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         drift.push(report::unified_diff(path, &on_disk, "", settings.color));
@@ -130,7 +132,7 @@ fn learn(
     settings: &Settings,
     compiled: &Compiled,
     stat_cache: &mut StatCache,
-    before: &[(String, Option<[fingerprint::Stat; 3]>)],
+    before: &[(String, Option<[stat_cache::Stat; 3]>)],
     drifted: &[String],
 ) {
     let drifted_dirs: HashSet<&str> = drifted
@@ -146,7 +148,7 @@ fn learn(
     for (dir, stats) in before {
         let whole = compiled.plan.files.contains_key(&format!("{dir}/{MANIFESTS_FILE}"));
         if let (Some(stats), true, false) = (stats, whole, drifted_dirs.contains(dir.as_str()))
-            && fingerprint::stats(&settings.root, dir).as_ref() == Some(stats)
+            && stat_cache::stats(&settings.root, dir).as_ref() == Some(stats)
         {
             stat_cache.record_stats(dir, inputs_of[dir.as_str()], *stats, Trust::Rendered);
             learned = true;

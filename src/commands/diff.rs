@@ -7,13 +7,14 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::atomic::read_output;
 use crate::changes::{self, Changes};
 use crate::cli::{Format, Settings};
 use crate::commands::{ERRORS, OK};
 use crate::compile::{Cache, Compiled, compile};
-use crate::fingerprint::StatCache;
 use crate::load::Sources;
 use crate::report;
+use crate::stat_cache::StatCache;
 
 pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
     let changes = match base {
@@ -89,12 +90,12 @@ fn working_tree_vs_disk(settings: &Settings) -> Result<(Changes, bool), String> 
     let mut old = BTreeMap::new();
     let mut new = compiled.plan.files.clone();
     for path in compiled.plan.files.keys() {
-        if let Some(bytes) = crate::fingerprint::read_output(&settings.root.join(path)) {
+        if let Some(bytes) = read_output(&settings.root.join(path)) {
             old.insert(path.clone(), String::from_utf8_lossy(&bytes).into_owned());
         }
     }
     for path in compiled.plan.stale_files(&settings.root).map_err(|e| e.to_string())? {
-        let text = crate::fingerprint::read_output(&settings.root.join(&path))
+        let text = read_output(&settings.root.join(&path))
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .unwrap_or_default();
         old.insert(path.clone(), text);

@@ -10,7 +10,7 @@ use crate::commands::{ERRORS, OK};
 use crate::compile::parse_and_resolve;
 use crate::diagnostic::did_you_mean;
 use crate::load::Sources;
-use crate::{report, resolve, write};
+use crate::{report, resolve};
 
 pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
     let sources = match Sources::from_dir(&settings.root) {
@@ -58,7 +58,7 @@ pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
         eprintln!("`{path}` was not written");
         return ERRORS;
     }
-    if let Err(e) = write::write_atomic(&settings.root.join(&path), composed.text.as_bytes()) {
+    if let Err(e) = crate::atomic::write_atomic(&settings.root.join(&path), composed.text.as_bytes()) {
         eprintln!("error: cannot write `{path}`: {e}");
         return ERRORS;
     }

@@ -15,7 +15,7 @@ use crate::cli::Settings;
 use crate::commands::build::{self, Built};
 use crate::commands::{ERRORS, OK};
 use crate::compile::Cache;
-use crate::load::INPUT_DIRS;
+use crate::paths::INPUT_DIRS;
 use crate::report;
 
 pub fn run(settings: &Settings) -> i32 {
