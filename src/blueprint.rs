@@ -778,4 +778,39 @@ mod tests {
         let text = "name \"pdb\"\ndescription \"A\"\nparam \"m\" type=\"int\" default=\ntemplate \"pdb.yaml.j2\"\n";
         assert_eq!(first_bad_line(text), Some(Pos::new(3, 1)));
     }
+
+    /// Two components, `uses` importing the shared `components/blocks.j2`
+    /// and `plain` importing nothing.
+    fn shared_repo(blocks: &str) -> Sources {
+        let mut sources = Sources::default();
+        for (name, template) in [
+            ("uses", "{% import \"components/blocks.j2\" as b %}\n{{ b.x() }}\n"),
+            ("plain", "kind: ConfigMap\n"),
+        ] {
+            sources.insert(
+                format!("components/{name}/component.kdl"),
+                format!("name \"{name}\"\ntemplate \"t.yaml.j2\" kind=\"ConfigMap\"\n"),
+            );
+            sources.insert(format!("components/{name}/t.yaml.j2"), template);
+        }
+        sources.insert("components/blocks.j2", blocks);
+        sources
+    }
+
+    #[test]
+    fn a_shared_template_is_no_blueprint_and_in_the_hash_of_those_that_import_it() {
+        let (before, diags) = parse(&shared_repo("{% macro x() %}kind: ConfigMap{% endmacro %}"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(before.names(Kind::Component), ["plain", "uses"]);
+        let (after, _) = parse(&shared_repo("{% macro x() %}kind: Secret{% endmacro %}"));
+        assert_ne!(before.components["uses"].hash, after.components["uses"].hash);
+        assert_eq!(before.components["plain"].hash, after.components["plain"].hash);
+    }
+
+    #[test]
+    fn a_syntax_error_in_a_shared_template_is_an_error_at_its_line() {
+        let (_, diags) = parse(&shared_repo("\n{% macro x() %}"));
+        let found: Vec<_> = diags.iter().map(|d| (d.file.as_str(), d.pos.line)).collect();
+        assert_eq!(found, [("components/blocks.j2", 2)], "{diags:?}");
+    }
 }
