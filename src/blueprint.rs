@@ -269,6 +269,7 @@ pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
         broken: BTreeSet::new(),
         env: new_environment(),
     };
+    let shared_hash = add_shared_templates(sources, &mut blueprints.env, &mut diags);
     for kind in [Kind::Archetype, Kind::Component] {
         let prefix = format!("{}/", kind.dir());
         let folders: BTreeSet<&str> = sources
@@ -278,7 +279,10 @@ pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
         for folder in folders {
             let before = diags.len();
             let blueprint = read_blueprint(sources, kind, folder, &mut diags);
-            let blueprint = blueprint.and_then(|b| {
+            let blueprint = blueprint.and_then(|mut b| {
+                if loads_other_templates(sources, &b.templates) {
+                    b.hash = combined_hash(b.hash, shared_hash);
+                }
                 for template in &b.templates {
                     let text = sources.get(template).unwrap_or_default().to_string();
                     if let Err(e) = blueprints.env.add_template_owned(template.clone(), text) {
@@ -303,6 +307,62 @@ pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
     }
     check_applies_to(&mut blueprints, &mut diags);
     (blueprints, diags)
+}
+
+/// Whether a path is a shared template: a `.j2` file directly in
+/// `archetypes/` or `components/`. Not being in a folder, it is neither an
+/// archetype nor a component; any template may import it by its path.
+fn is_shared_template(path: &str) -> bool {
+    [Kind::Archetype, Kind::Component].iter().any(|kind| {
+        path.strip_prefix(kind.dir())
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| !name.contains('/') && name.ends_with(".j2"))
+    })
+}
+
+/// Adds every shared template to the environment (a syntax error is a
+/// diagnostic at its line) and returns the hash of them all, paths and text.
+fn add_shared_templates(
+    sources: &Sources,
+    env: &mut Environment<'static>,
+    diags: &mut Vec<Diagnostic>,
+) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    for kind in [Kind::Archetype, Kind::Component] {
+        let prefix = format!("{}/", kind.dir());
+        for (path, text) in sources
+            .files_under(&prefix)
+            .filter(|(path, _)| is_shared_template(path))
+        {
+            for part in [path, text] {
+                hasher.update(&(part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+            if let Err(e) = env.add_template_owned(path.to_string(), text.to_string()) {
+                diags.push(template_error(&e, path));
+            }
+        }
+    }
+    hasher.finalize()
+}
+
+/// Whether any of the templates may load another: minijinja loads one only
+/// in an `import`, `from … import`, `include` or `extends` tag. A blueprint
+/// whose templates have none of those words depends on no shared template;
+/// any other depends on all of them (which ones an expression names is not
+/// known before rendering, so none is left out of the fingerprint).
+fn loads_other_templates(sources: &Sources, templates: &[String]) -> bool {
+    templates.iter().any(|template| {
+        let text = sources.get(template).unwrap_or_default();
+        ["import", "include", "extends"].iter().any(|word| text.contains(word))
+    })
+}
+
+fn combined_hash(own: blake3::Hash, shared: blake3::Hash) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(own.as_bytes());
+    hasher.update(shared.as_bytes());
+    hasher.finalize()
 }
 
 /// An `applies-to` naming no archetype is an error at that line, and the
@@ -717,5 +777,40 @@ mod tests {
     fn finds_the_bad_line_kdl_does_not_name() {
         let text = "name \"pdb\"\ndescription \"A\"\nparam \"m\" type=\"int\" default=\ntemplate \"pdb.yaml.j2\"\n";
         assert_eq!(first_bad_line(text), Some(Pos::new(3, 1)));
+    }
+
+    /// Two components, `uses` importing the shared `components/blocks.j2`
+    /// and `plain` importing nothing.
+    fn shared_repo(blocks: &str) -> Sources {
+        let mut sources = Sources::default();
+        for (name, template) in [
+            ("uses", "{% import \"components/blocks.j2\" as b %}\n{{ b.x() }}\n"),
+            ("plain", "kind: ConfigMap\n"),
+        ] {
+            sources.insert(
+                format!("components/{name}/component.kdl"),
+                format!("name \"{name}\"\ntemplate \"t.yaml.j2\" kind=\"ConfigMap\"\n"),
+            );
+            sources.insert(format!("components/{name}/t.yaml.j2"), template);
+        }
+        sources.insert("components/blocks.j2", blocks);
+        sources
+    }
+
+    #[test]
+    fn a_shared_template_is_no_blueprint_and_in_the_hash_of_those_that_import_it() {
+        let (before, diags) = parse(&shared_repo("{% macro x() %}kind: ConfigMap{% endmacro %}"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(before.names(Kind::Component), ["plain", "uses"]);
+        let (after, _) = parse(&shared_repo("{% macro x() %}kind: Secret{% endmacro %}"));
+        assert_ne!(before.components["uses"].hash, after.components["uses"].hash);
+        assert_eq!(before.components["plain"].hash, after.components["plain"].hash);
+    }
+
+    #[test]
+    fn a_syntax_error_in_a_shared_template_is_an_error_at_its_line() {
+        let (_, diags) = parse(&shared_repo("\n{% macro x() %}"));
+        let found: Vec<_> = diags.iter().map(|d| (d.file.as_str(), d.pos.line)).collect();
+        assert_eq!(found, [("components/blocks.j2", 2)], "{diags:?}");
     }
 }

@@ -440,3 +440,76 @@ fn sorted(map: Map<String, Value>) -> Map<String, Value> {
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every object rendered from the repo's catalog and built-in blueprints
+    /// with only the services `examples` names (`(file, name)`: a repo
+    /// service file renamed), by target, kind and name.
+    fn render_all(examples: &[(&str, &str)]) -> BTreeMap<String, Value> {
+        let repo = Sources::from_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut sources = Sources::default();
+        for (path, text) in repo.iter().filter(|(p, _)| !p.starts_with("catalog/services/")) {
+            sources.insert(path, text);
+        }
+        for (file, name) in examples {
+            let text = repo.get(&format!("catalog/services/{file}.yaml")).unwrap();
+            let text = text
+                .replace(file, name)
+                .replacen(&format!("name: {name}"), &format!("name: \"{name}\""), 1);
+            sources.insert(format!("catalog/services/{name}.yaml"), text);
+        }
+        let (catalog, mut diags) = crate::catalog::parse(&sources);
+        let (blueprints, blueprint_diags) = crate::blueprint::parse(&sources);
+        diags.extend(blueprint_diags);
+        let (resolved, resolve_diags) =
+            crate::resolve::resolve(&catalog, &blueprints, crate::resolve::Provenance::Skip, &|_| false);
+        diags.extend(resolve_diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut rendered = BTreeMap::new();
+        for target in &resolved.targets {
+            // Keyed by target, kind and name: the order of objects depends on names.
+            for object in render_target(&blueprints, &sources, target).unwrap_or_else(|d| panic!("{d:?}")) {
+                let key = format!("{} {} {}", target.id(), object.kind(), object.name());
+                rendered.insert(key, object.value);
+            }
+        }
+        rendered
+    }
+
+    /// Every string (keys too) with `from` replaced by `to`; other values as they are.
+    fn renamed(value: &Value, from: &str, to: &str) -> Value {
+        match value {
+            Value::String(s) => Value::from(s.replace(from, to)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| renamed(v, from, to)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.replace(from, to), renamed(v, from, to)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// A service named like a YAML number or bool renders exactly as any
+    /// other name does: every place the name goes is a string, in every
+    /// built-in template (api, worker and cronjob, all components).
+    #[test]
+    fn names_that_read_as_numbers_or_bools_stay_strings() {
+        for file in ["account-service", "notification-worker", "nightly-report"] {
+            let plain = render_all(&[(file, "zq")]);
+            assert!(!plain.is_empty(), "{file} renders no target");
+            for name in ["123", "true", "0755", "null"] {
+                let expected: BTreeMap<String, Value> = plain
+                    .iter()
+                    .map(|(id, v)| (id.replace("zq", name), renamed(v, "zq", name)))
+                    .collect();
+                assert_eq!(render_all(&[(file, name)]), expected, "{file} named `{name}`");
+            }
+        }
+    }
+}
