@@ -1,0 +1,271 @@
+//! Stage two: catalog + blueprints into one fully resolved target per
+//! (service, environment, region), checking every cross-file reference.
+//!
+//! `lookup` finds the shared entries a service names, `layers` folds the
+//! layers (archetype → profile → size → service → override) into values,
+//! `provenance` records where each value came from for `explain`, and
+//! `target` is the model the later stages read.
+
+mod layers;
+mod lookup;
+mod provenance;
+mod target;
+#[cfg(test)]
+mod test_repo;
+
+use std::collections::BTreeSet;
+
+use rayon::prelude::*;
+
+use crate::blueprint::Blueprints;
+use crate::catalog::{Catalog, Environment, Region, Service, Team};
+use crate::diagnostic::Diagnostic;
+use layers::{Layers, Scope};
+
+pub use provenance::{Origin, Provenance};
+pub use target::{Autoscaling, Image, Owners, Resolved, Resources, Target, Values};
+
+/// Checks shared files' references once, then resolves every service on its own.
+/// `skip` names services whose output is known to be current; they are not
+/// resolved and come back in `Resolved::skipped`.
+pub fn resolve(
+    catalog: &Catalog,
+    blueprints: &Blueprints,
+    provenance: Provenance,
+    skip: &(dyn Fn(&Service) -> bool + Sync),
+) -> (Resolved, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let broken_profiles = lookup::check_profiles(catalog, blueprints, &mut diags);
+    let per_service: Vec<_> = catalog
+        .services
+        .par_iter()
+        .map(|service| {
+            if skip(service) {
+                return (None, Vec::new(), true);
+            }
+            let mut service_diags = Vec::new();
+            let targets = resolve_service(
+                catalog,
+                blueprints,
+                &broken_profiles,
+                service,
+                provenance,
+                &mut service_diags,
+            );
+            (targets.filter(|_| service_diags.is_empty()), service_diags, false)
+        })
+        .collect();
+    let mut targets = Vec::new();
+    let mut failed_services: BTreeSet<String> = catalog.broken_services.clone();
+    let mut skipped = Vec::new();
+    for (service, (resolved, mut service_diags, was_skipped)) in catalog.services.iter().zip(per_service) {
+        match resolved {
+            Some(mut t) => targets.append(&mut t),
+            None if was_skipped => skipped.push(service.name.value.clone()),
+            None => {
+                failed_services.insert(service.name.value.clone());
+            }
+        }
+        diags.append(&mut service_diags);
+    }
+    diags.sort_by(|a, b| (&a.file, a.pos, &a.message).cmp(&(&b.file, b.pos, &b.message)));
+    diags.dedup();
+    (
+        Resolved {
+            targets,
+            failed_services,
+            skipped,
+        },
+        diags,
+    )
+}
+
+/// The longest CronJob name Kubernetes accepts (63 minus the Job suffix).
+const MAX_CRONJOB_NAME: usize = 52;
+
+/// The longest namespace name Kubernetes accepts.
+const MAX_NAMESPACE: usize = 63;
+
+/// One service's targets, or `None` when it fails: a problem is reported, or
+/// it depends on a shared entry that is broken (its error is reported there),
+/// so the service keeps its output and a typo in a shared file never removes
+/// targets.
+fn resolve_service(
+    catalog: &Catalog,
+    blueprints: &Blueprints,
+    broken_profiles: &BTreeSet<String>,
+    service: &Service,
+    provenance: Provenance,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Target>> {
+    let profile = lookup::profile(catalog, broken_profiles, service, diags)?;
+    let archetype = blueprints.archetypes.get(&profile.archetype.value)?;
+    // A scheduled archetype's CronJob is named after the service, and the
+    // CronJob controller appends 11 characters to name its Jobs.
+    if archetype.requires("schedule") && service.name.value.len() > MAX_CRONJOB_NAME {
+        diags.push(
+            Diagnostic::new(
+                &service.file,
+                service.name.pos,
+                format!(
+                    "CronJob name `{}` is {} characters long; Kubernetes allows {MAX_CRONJOB_NAME}",
+                    service.name.value,
+                    service.name.value.len()
+                ),
+            )
+            .with_hint(format!(
+                "archetype `{}` names its CronJob after the service: shorten the service name",
+                archetype.name
+            )),
+        );
+    }
+    let team = lookup::team(catalog, service, diags);
+    let environments = lookup::environments(catalog, service, diags);
+    let mut depends_on_broken = environments.depends_on_broken;
+    for component in profile.components.iter().chain(&service.layer.components) {
+        lookup::check_component(blueprints, archetype, component, &service.file, diags);
+    }
+    let team = team?;
+
+    let scope = Scope {
+        catalog,
+        blueprints,
+        profile,
+        archetype,
+        service,
+        provenance,
+    };
+    let mut targets = Vec::new();
+    for env in environments.found {
+        let override_layer = service
+            .overrides
+            .iter()
+            .find(|(e, _)| e.value == env.name.value)
+            .map(|(_, l)| l);
+        let layers = Layers::for_env(&scope, &env.name.value, override_layer);
+        let Some(shared) = layers::fold(&scope, &layers, diags) else {
+            depends_on_broken = true;
+            continue;
+        };
+        for region in lookup::regions(&service.file, env, override_layer, diags) {
+            if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
+                targets.push(target);
+            }
+        }
+    }
+    (!depends_on_broken).then_some(targets)
+}
+
+/// The target of one region, from the values its environment's regions share.
+fn for_region(
+    scope: &Scope,
+    team: &Team,
+    env: &Environment,
+    region: &Region,
+    (shared, shared_origins): &(Values, provenance::Origins),
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Target> {
+    let service = scope.service;
+    let namespace = format!("{}-{}-{}", env.name.value, service.name.value, region.name.value);
+    if namespace.len() > MAX_NAMESPACE {
+        diags.push(
+            Diagnostic::new(
+                &service.file,
+                service.name.pos,
+                format!(
+                    "namespace `{namespace}` is {} characters long; Kubernetes allows {MAX_NAMESPACE}",
+                    namespace.len()
+                ),
+            )
+            .with_hint("namespaces are `<env>-<service>-<region>`: shorten the service name"),
+        );
+        return None;
+    }
+    let mut values = shared.clone();
+    let mut origins = shared_origins.clone();
+    provenance::note_region(&mut origins, scope.catalog, service, team, env, region);
+    values.environment = env.name.value.clone();
+    values.region = region.name.value.clone();
+    values.namespace = namespace;
+    values.cluster = region.cluster.value.clone();
+    values.approval = env.approval.as_str();
+    values.owners = Owners {
+        team: team.name.value.clone(),
+        github: team.github.value.clone(),
+        slack: service
+            .owners
+            .slack
+            .as_ref()
+            .or(team.slack.as_ref())
+            .map(|s| s.value.clone()),
+        oncall: service.owners.oncall.as_ref().map(|s| s.value.clone()),
+    };
+    Some(Target {
+        service: service.name.value.clone(),
+        env: env.name.value.clone(),
+        region: region.name.value.clone(),
+        service_file: service.file.clone(),
+        approval: env.approval,
+        archetype: scope.archetype.name.clone(),
+        components: values.components.clone(),
+        values,
+        origins: origins.into_map(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Pos;
+    use crate::resolve::test_repo::{WORKER, service, sources, target};
+
+    #[test]
+    fn a_target_gets_its_region_values_from_the_environment_and_team() {
+        let t = target(
+            WORKER,
+            &service("owners: { team: t, oncall: pager }\n").replace("owners: { team: t }\n", ""),
+        );
+        assert_eq!(t.id(), "s/dev/eu");
+        assert_eq!(
+            (
+                t.values.namespace.as_str(),
+                t.values.cluster.as_str(),
+                t.values.approval
+            ),
+            ("dev-s-eu", "https://dev.example.com", "manual")
+        );
+        assert_eq!(t.values.owners.github, "@example/t");
+        assert_eq!(t.values.owners.oncall.as_deref(), Some("pager"));
+        assert_eq!(t.origins["cluster"].level, "environment dev");
+        assert_eq!(t.origins["owners.github"].level, "team t");
+    }
+
+    #[test]
+    fn a_cronjob_name_over_52_characters_is_an_error_at_the_name() {
+        let batch = "profiles:\n  p: { archetype: cronjob }\n";
+        let name = "a".repeat(53);
+        let file = service("schedule: \"0 2 * * *\"\n").replace("name: s", &format!("name: {name}"));
+        let mut repo = sources(batch, "");
+        repo.insert(format!("catalog/services/{name}.yaml"), file);
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (blueprints, _) = crate::blueprint::parse(&repo);
+        let (resolved, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(resolved.failed_services.contains(&name));
+        let d = diags.iter().find(|d| d.message.starts_with("CronJob name")).unwrap();
+        assert_eq!(
+            (d.file.as_str(), d.pos),
+            (format!("catalog/services/{name}.yaml").as_str(), Pos::new(1, 7))
+        );
+        // 52 is fine.
+        let ok = service("schedule: \"0 2 * * *\"\n").replace("name: s", &format!("name: {}", "a".repeat(52)));
+        let mut repo = sources(batch, "");
+        repo.insert(format!("catalog/services/{}.yaml", "a".repeat(52)), ok);
+        let (catalog, _) = crate::catalog::parse(&repo);
+        let (resolved, diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        assert!(
+            !diags.iter().any(|d| d.message.starts_with("CronJob name")),
+            "{diags:#?}"
+        );
+        assert!(resolved.targets.iter().any(|t| t.service == "a".repeat(52)));
+    }
+}

@@ -1,0 +1,152 @@
+//! The target model: one fully resolved (service, environment, region) and
+//! the values its templates see.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::Approval;
+use crate::resolve::provenance::Origin;
+
+/// The values a target's templates see (documented in the README).
+#[derive(Clone, Debug, Serialize)]
+pub struct Values {
+    pub service: String,
+    pub environment: String,
+    pub region: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub approval: &'static str,
+    pub profile: String,
+    pub archetype: String,
+    pub size: String,
+    pub owners: Owners,
+    pub image: Image,
+    pub port: Option<i64>,
+    pub schedule: Option<String>,
+    /// Unset when the hpa component manages the replica count.
+    pub replicas: Option<i64>,
+    pub resources: Resources,
+    pub autoscaling: Option<Autoscaling>,
+    pub env: BTreeMap<String, String>,
+    pub components: Vec<String>,
+    pub params: BTreeMap<String, Value>,
+    /// Labels that select the target's pods.
+    pub selector: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Owners {
+    pub team: String,
+    pub github: String,
+    pub slack: Option<String>,
+    pub oncall: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Image {
+    pub repository: String,
+    pub tag: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Resources {
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Autoscaling {
+    pub min: i64,
+    pub max: i64,
+    pub cpu_utilization: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub service_file: String,
+    pub approval: Approval,
+    pub archetype: String,
+    /// Enabled components, sorted by name.
+    pub components: Vec<String>,
+    pub values: Values,
+    /// Resolved value name → where it came from, for `explain`.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+impl Target {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.service, self.env, self.region)
+    }
+
+    pub fn dir(&self) -> String {
+        format!("generated/{}/{}/{}", self.service, self.env, self.region)
+    }
+}
+
+pub struct Resolved {
+    pub targets: Vec<Target>,
+    /// Services whose targets could not be resolved; their output is kept.
+    pub failed_services: BTreeSet<String>,
+    /// Services the caller said to skip.
+    pub skipped: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_named_and_placed_by_service_env_and_region() {
+        let values = Values {
+            service: "s".into(),
+            environment: "dev".into(),
+            region: "eu".into(),
+            namespace: "dev-s-eu".into(),
+            cluster: String::new(),
+            approval: "auto",
+            profile: "p".into(),
+            archetype: "worker".into(),
+            size: "small".into(),
+            owners: Owners {
+                team: "t".into(),
+                github: "@t".into(),
+                slack: None,
+                oncall: None,
+            },
+            image: Image {
+                repository: "r".into(),
+                tag: "1".into(),
+                reference: "r:1".into(),
+            },
+            port: None,
+            schedule: None,
+            replicas: Some(1),
+            resources: Resources::default(),
+            autoscaling: None,
+            env: BTreeMap::new(),
+            components: Vec::new(),
+            params: BTreeMap::new(),
+            selector: BTreeMap::new(),
+        };
+        let target = Target {
+            service: "s".into(),
+            env: "dev".into(),
+            region: "eu".into(),
+            service_file: "catalog/services/s.yaml".into(),
+            approval: Approval::Auto,
+            archetype: "worker".into(),
+            components: Vec::new(),
+            values,
+            origins: BTreeMap::new(),
+        };
+        assert_eq!(target.id(), "s/dev/eu");
+        assert_eq!(target.dir(), "generated/s/dev/eu");
+    }
+}
