@@ -15,6 +15,7 @@ mod commands;
 pub mod compile;
 pub mod diagnostic;
 pub mod emit;
+mod error;
 mod fingerprint;
 mod git;
 #[cfg(test)]
@@ -77,8 +78,8 @@ pub fn run() -> i32 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
     }
     match cli.command {
-        Command::Build { no_cache, shard } => commands::build::run(&settings, cache(no_cache), shard),
-        Command::Check { no_cache, shard } => commands::check::run(&settings, cache(no_cache), shard),
+        Command::Build { no_cache, shard } => exit_code(commands::build::run(&settings, cache(no_cache), shard)),
+        Command::Check { no_cache, shard } => exit_code(commands::check::run(&settings, cache(no_cache), shard)),
         Command::Validate { paths } => commands::validate::run(&settings, &paths),
         Command::Watch => commands::watch::run(&settings),
         Command::Affected { base, max_jobs, .. } => commands::affected::run(&settings, &base, max_jobs),
@@ -88,5 +89,16 @@ pub fn run() -> i32 {
         }
         Command::New(args) => commands::new::run(&settings, &args),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
+    }
+}
+
+/// The one place a command's outcome becomes the process exit code.
+fn exit_code(outcome: Result<error::ExitStatus, error::Error>) -> i32 {
+    match outcome {
+        Ok(status) => status.code(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            error::ExitStatus::Errors.code()
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::io::Write as _;
 
+use anstyle::AnsiColor;
+
 use crate::cli::Settings;
 use crate::diagnostic::Diagnostic;
 use crate::load::Sources;
@@ -10,18 +12,25 @@ use crate::load::Sources;
 pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic]) {
     let sorted = crate::diagnostic::merge(diags.to_vec());
     let mut out = std::io::stderr().lock();
-    for d in &sorted {
+    // Problems in one file read as one report, its source quoted once.
+    for same_file in sorted.chunk_by(|a, b| a.file == b.file) {
+        let file = &same_file[0].file;
         let on_disk;
-        let source = match sources.get(&d.file) {
+        let source = match sources.get(file) {
             Some(text) => Some(text),
             // Only a regular file inside the repo is quoted: never what a
             // symlink points at, never a FIFO or a device.
             None => {
-                on_disk = sources.read_for_display(&settings.root, &d.file);
+                on_disk = sources.read_for_display(&settings.root, file);
                 on_disk.as_deref()
             }
         };
-        let _ = write!(out, "{}", d.render(source, settings.color));
+        let same_file: Vec<&Diagnostic> = same_file.iter().collect();
+        let _ = write!(
+            out,
+            "{}",
+            crate::diagnostic::render_file(&same_file, source, settings.color)
+        );
     }
     if !sorted.is_empty() {
         let noun = if sorted.len() == 1 { "error" } else { "errors" };
@@ -72,12 +81,16 @@ pub fn unified_diff(path: &str, old: &str, new: &str, color: bool) -> String {
     if !color {
         return text;
     }
+    let style = |color: AnsiColor| color.on_default();
     text.lines()
-        .map(|line| match line.as_bytes().first() {
-            Some(b'+') => format!("\x1b[32m{line}\x1b[0m\n"),
-            Some(b'-') => format!("\x1b[31m{line}\x1b[0m\n"),
-            Some(b'@') => format!("\x1b[36m{line}\x1b[0m\n"),
-            _ => format!("{line}\n"),
+        .map(|line| {
+            let color = match line.as_bytes().first() {
+                Some(b'+') => style(AnsiColor::Green),
+                Some(b'-') => style(AnsiColor::Red),
+                Some(b'@') => style(AnsiColor::Cyan),
+                _ => return format!("{line}\n"),
+            };
+            format!("{color}{line}{color:#}\n")
         })
         .collect()
 }

@@ -3,8 +3,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cli::{Format, Settings};
-use crate::commands::{ERRORS, OK};
 use crate::compile::{Cache, Compiled, compile};
+use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::paths::LOCK_FILE;
 use crate::shard::Shard;
@@ -12,37 +12,34 @@ use crate::stat_cache::StatCache;
 use crate::write::WriteReport;
 use crate::{report, write};
 
-pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
-    match execute(settings, cache, shard) {
-        Ok(built) => {
-            if settings.format == Format::Json {
-                let c = &built.compiled;
-                let fields = json!({
-                    "targets": c.targets,
-                    "services": c.services,
-                    "rendered": c.rendered,
-                    "objects": c.objects,
-                    "failed_targets": c.failed_targets,
-                    "written": built.written.written,
-                    "removed": built.written.removed,
-                    "unchanged": built.written.unchanged,
-                    "shared_inputs_broken": c.shared_broken,
-                });
-                report::json_result(fields, &c.diags);
-            }
-            report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
-            if built.compiled.shared_broken {
-                report::shared_inputs_broken("nothing was written or removed");
-                return ERRORS;
-            }
-            report::status(settings, &built.summary());
-            if built.compiled.diags.is_empty() { OK } else { ERRORS }
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            ERRORS
-        }
+pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
+    let built = execute(settings, cache, shard)?;
+    if settings.format == Format::Json {
+        let c = &built.compiled;
+        let fields = json!({
+            "targets": c.targets,
+            "services": c.services,
+            "rendered": c.rendered,
+            "objects": c.objects,
+            "failed_targets": c.failed_targets,
+            "written": built.written.written,
+            "removed": built.written.removed,
+            "unchanged": built.written.unchanged,
+            "shared_inputs_broken": c.shared_broken,
+        });
+        report::json_result(fields, &c.diags);
     }
+    report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
+    if built.compiled.shared_broken {
+        report::shared_inputs_broken("nothing was written or removed");
+        return Ok(ExitStatus::Errors);
+    }
+    report::status(settings, &built.summary());
+    Ok(if built.compiled.diags.is_empty() {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Errors
+    })
 }
 
 /// One build's result, for `build` and `watch` to report their own way.
@@ -77,13 +74,15 @@ impl Built {
 /// Loads, compiles and writes under the repo's write lock. Errors here are
 /// the ones that stop a build (unreadable repo, unwritable output);
 /// catalog problems come back as diagnostics in `Built`.
-pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, String> {
+pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, Error> {
     let start = Instant::now();
     let stage = crate::timings::stage("load");
-    let sources = Sources::from_dir(&settings.root)
-        .map_err(|e| format!("cannot read the repo at `{}`: {e}", settings.root.display()))?;
+    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
     drop(stage);
-    let _lock = write::lock(&settings.root).map_err(|e| format!("cannot lock `{}`: {e}", LOCK_FILE))?;
+    let _lock = write::lock(&settings.root).map_err(|source| Error::Lock { file: LOCK_FILE, source })?;
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
@@ -100,9 +99,9 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
     crate::atomic::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {
         Ok(written) => written,
-        Err(e) => {
+        Err(source) => {
             report::diagnostics(settings, &compiled.sources, &compiled.diags);
-            return Err(format!("cannot write the output: {e}"));
+            return Err(Error::WriteOutput { source });
         }
     };
     // The files just written or verified need not be read again next time.

@@ -8,22 +8,19 @@ use serde_json::json;
 
 use crate::atomic::read_output;
 use crate::cli::{Format, Settings};
-use crate::commands::{DRIFT, ERRORS, OK};
 use crate::compile::{Cache, Compiled, compile};
 use crate::emit::MANIFESTS_FILE;
+use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::report;
 use crate::shard::Shard;
 use crate::stat_cache::{self, StatCache, Trust};
 
-pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
-    let sources = match Sources::from_dir(&settings.root) {
-        Ok(sources) => sources,
-        Err(e) => {
-            eprintln!("error: cannot read the repo at `{}`: {e}", settings.root.display());
-            return ERRORS;
-        }
-    };
+pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
+    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
     // Only what stamp rendered here may be skipped, never a committed fingerprint.
     let cache = match cache {
         Cache::Ignore => Cache::Ignore,
@@ -41,7 +38,7 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
         }
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
         report::shared_inputs_broken("the output was not compared");
-        return ERRORS;
+        return Ok(ExitStatus::Errors);
     }
     // Stats are taken before the files are read, so a file changed after
     // the comparison never matches what the cache records.
@@ -67,13 +64,10 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
             ));
         }
     }
-    let stale = match compiled.plan.stale_files(&settings.root) {
-        Ok(stale) => stale,
-        Err(e) => {
-            eprintln!("error: cannot read `generated/`: {e}");
-            return ERRORS;
-        }
-    };
+    let stale = compiled
+        .plan
+        .stale_files(&settings.root)
+        .map_err(|source| Error::ReadGenerated { source })?;
     drifted.extend(stale.iter().cloned());
     for path in &stale {
         let on_disk = read_output(&settings.root.join(path))
@@ -84,15 +78,15 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
     if cache == Cache::Local {
         learn(settings, &compiled, &mut stat_cache, &before, &drifted);
     }
-    let code = match (compiled.diags.is_empty(), drift.is_empty()) {
-        (false, _) => ERRORS,
-        (true, true) => OK,
-        (true, false) => DRIFT,
+    let status = match (compiled.diags.is_empty(), drift.is_empty()) {
+        (false, _) => ExitStatus::Errors,
+        (true, true) => ExitStatus::Ok,
+        (true, false) => ExitStatus::Drift,
     };
     if settings.format == Format::Json {
-        let status = ["up-to-date", "drift", "errors"][code as usize];
+        let word = ["up-to-date", "drift", "errors"][status.code() as usize];
         let fields = json!({
-            "status": status,
+            "status": word,
             "drift": drifted,
             "targets": compiled.targets,
             "services": compiled.services,
@@ -104,8 +98,8 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
         report::stdout(&drift.concat());
     }
     report::diagnostics(settings, &compiled.sources, &compiled.diags);
-    if code == ERRORS {
-        return ERRORS;
+    if status == ExitStatus::Errors {
+        return Ok(status);
     }
     if drift.is_empty() {
         report::status(
@@ -115,14 +109,13 @@ pub fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> i32 {
                 compiled.targets, compiled.services, compiled.rendered
             ),
         );
-        OK
     } else {
         report::status(
             settings,
             &format!("{} generated files are out of date; run `stamp build`", drift.len()),
         );
-        DRIFT
     }
+    Ok(status)
 }
 
 /// Teaches the local stat cache the targets this check rendered and found

@@ -1,4 +1,5 @@
-//! One file per subcommand; each returns the process exit code.
+//! One file per subcommand. `build` and `check` return
+//! `Result<ExitStatus, Error>`; the others still return the exit code.
 
 pub mod affected;
 pub mod build;
@@ -10,7 +11,6 @@ pub mod new;
 pub mod validate;
 pub mod watch;
 
-/// Exit codes from SPEC §3.
+/// Exit codes from SPEC §3, for the commands not yet on `ExitStatus`.
 pub const OK: i32 = 0;
-pub const DRIFT: i32 = 1;
 pub const ERRORS: i32 = 2;
