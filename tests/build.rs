@@ -1,10 +1,13 @@
-use crate::test::Test;
+use crate::test::{Test, stamp};
 
 #[test]
 fn basic_fixture_output_tree() {
     let test = Test::fixture("basic");
     let out = test.expect(&["build"], 0);
-    assert!(out.stderr.contains("built 7 targets of 3 services"), "{}", out.stderr);
+    assert_eq!(
+        out.summary(),
+        "built 7 targets of 3 services (7 rendered, 42 objects): 25 files written, 0 removed, 0 unchanged"
+    );
     insta::assert_snapshot!("basic_tree", test.tree());
 }
 
@@ -46,7 +49,10 @@ fn second_build_rewrites_nothing() {
     let before = test.mtimes("generated");
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = test.expect(&["build"], 0);
-    assert!(out.stderr.contains(" 0 files written"), "{}", out.stderr);
+    assert_eq!(
+        out.summary(),
+        "built 7 targets of 3 services (0 rendered, 0 objects): 0 files written, 0 removed, 25 unchanged"
+    );
     assert_eq!(before, test.mtimes("generated"));
 }
 
@@ -59,7 +65,10 @@ fn removed_service_loses_its_output_but_foreign_files_stay() {
     test.write("generated/legacy/prod/eu/manifests.yaml", "# not stamp's\n");
     test.remove("catalog/services/jobs.yaml");
     let out = test.expect(&["build"], 0);
-    assert!(out.stderr.contains("6 removed"), "{}", out.stderr);
+    assert_eq!(
+        out.summary(),
+        "built 5 targets of 2 services (0 rendered, 0 objects): 1 files written, 6 removed, 18 unchanged"
+    );
     assert!(!test.exists("generated/jobs/dev"));
     assert!(!test.exists("generated/jobs/prod/us/manifests.yaml"));
     assert!(test.exists("generated/jobs/prod/us/notes.txt"));
@@ -79,7 +88,10 @@ fn one_broken_service_keeps_its_last_output_and_others_build() {
     let web = test.read("catalog/services/web.yaml").replace("1.0.0", "1.0.1");
     test.write("catalog/services/web.yaml", &web);
     let out = test.expect(&["build"], 2);
-    assert!(out.stderr.contains("catalog/services/jobs.yaml:2:1"), "{}", out.stderr);
+    assert_eq!(
+        out.messages(),
+        "error: catalog/services/jobs.yaml:1:1: the service is missing the required key `environments`\nerror: catalog/services/jobs.yaml:1:1: the service is missing the required key `owners`\nerror: catalog/services/jobs.yaml:1:1: the service is missing the required key `size`\nerror: catalog/services/jobs.yaml:2:1: unknown key `profle` in a service\nhint: did you mean `profile`?\n"
+    );
     assert_eq!(test.read("generated/jobs/dev/eu/manifests.yaml"), jobs_before);
     assert!(
         test.read("generated/web/dev/eu/manifests.yaml")
@@ -106,11 +118,10 @@ fn failing_target_keeps_its_last_good_output() {
 #[test]
 fn root_is_found_from_a_subfolder() {
     let test = Test::fixture("basic");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stamp"))
+    stamp()
         .args(["build", "-q"])
         .current_dir(test.path().join("catalog/services"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        .assert()
+        .success();
     assert!(test.exists("generated/web/dev/eu/manifests.yaml"));
 }

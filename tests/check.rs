@@ -1,15 +1,19 @@
 use crate::test::Test;
 
+/// The `--- a/…` and `+++ b/…` lines of a unified diff: which files differ.
+fn diff_headers(diff: &str) -> String {
+    diff.lines()
+        .filter(|l| l.starts_with("--- ") || l.starts_with("+++ "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 #[test]
 fn check_passes_on_fresh_output_and_writes_nothing() {
     let test = Test::fixture("basic");
     let out = test.expect(&["check"], 1);
     assert!(!test.exists("generated"), "check must not write");
-    assert!(
-        out.stdout.contains("+++ b/generated/web/dev/eu/manifests.yaml"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!("check_unbuilt_files", diff_headers(&out.stdout));
     test.expect(&["build"], 0);
     test.expect(&["check"], 0);
 }
@@ -34,11 +38,7 @@ fn stale_output_is_drift() {
     test.expect(&["build"], 0);
     test.remove("catalog/services/report.yaml");
     let out = test.expect(&["check"], 1);
-    assert!(
-        out.stdout.contains("--- a/generated/report/prod/eu/manifests.yaml"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!("check_stale_files", diff_headers(&out.stdout));
     assert!(test.exists("generated/report/prod/eu/manifests.yaml"));
 }
 
@@ -67,14 +67,10 @@ fn validate_takes_target_paths() {
     let path = "generated/jobs/dev/eu/manifests.yaml";
     test.write(path, &test.read(path).replace("      containers:", "      containres:"));
     let out = test.expect(&["validate", "generated/web/prod/"], 0);
-    assert!(out.stderr.contains("validated 18 objects in 2 files"), "{}", out.stderr);
+    assert_eq!(out.stderr, "validated 18 objects in 2 files\n");
     test.expect(&["validate", "generated/jobs/dev/eu"], 2);
     let out = test.expect(&["validate", "generated/nope"], 2);
-    assert!(
-        out.stderr.contains("no `manifests.yaml` under generated/nope"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!("validate_no_manifests", out.messages());
 }
 
 #[test]

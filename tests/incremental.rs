@@ -200,10 +200,16 @@ fn every_output_file_parses(test: &Test) {
 #[test]
 fn killing_a_build_at_any_moment_leaves_every_file_whole() {
     let test = large();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    // STAMP_TEST_SEED replays a failed run; the seed is printed either way
+    // (cargo test shows it with the failure).
+    let seed: u32 = match std::env::var("STAMP_TEST_SEED") {
+        Ok(seed) => seed.parse().expect("STAMP_TEST_SEED is a u32"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    };
+    println!("seed: {seed} (replay with STAMP_TEST_SEED={seed})");
     for round in 0..8u32 {
         // Each round edits every service, so the build has real writing to do.
         let tag = format!("\"1.0.{round}\"");
@@ -217,7 +223,7 @@ fn killing_a_build_at_any_moment_leaves_every_file_whole() {
                 .to_string();
             test.write(&path, &text.replacen(&old, &format!("  tag: {tag}"), 1));
         }
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stamp"))
+        let mut child = std::process::Command::new(crate::test::binary())
             .arg("-C")
             .arg(test.path())
             .args(["build", "-q"])
@@ -243,7 +249,7 @@ fn killing_a_build_at_any_moment_leaves_every_file_whole() {
 fn two_builds_at_once_never_corrupt_the_output() {
     let test = large();
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stamp"))
+        std::process::Command::new(crate::test::binary())
             .arg("-C")
             .arg(test.path())
             .args(["build"])

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::test::{Test, copy_tree};
+use crate::test::{Test, copy_tree, stamp};
 
 fn files_under(root: &Path, rel: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -23,12 +23,7 @@ fn files_under(root: &Path, rel: &str) -> Vec<(String, String)> {
 fn init_writes_the_embedded_builtins_and_builds_at_once() {
     let test = Test::empty();
     let repo = test.path().join("platform");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stamp"))
-        .arg("init")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stamp().arg("init").arg(&repo).assert().success();
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     for dir in ["archetypes", "components"] {
         assert_eq!(
@@ -46,24 +41,12 @@ fn init_writes_the_embedded_builtins_and_builds_at_once() {
     ] {
         assert!(repo.join(file).is_file(), "{file}");
     }
-    let build = std::process::Command::new(env!("CARGO_BIN_EXE_stamp"))
-        .arg("-C")
-        .arg(&repo)
-        .arg("build")
-        .output()
-        .unwrap();
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    stamp().arg("-C").arg(&repo).arg("build").assert().success();
     assert!(
         repo.join("generated/account-service/prod/euw1/manifests.yaml")
             .is_file()
     );
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_stamp"))
-        .arg("-C")
-        .arg(&repo)
-        .arg("check")
-        .output()
-        .unwrap();
-    assert!(check.status.success());
+    stamp().arg("-C").arg(&repo).arg("check").assert().success();
 }
 
 #[test]
@@ -71,7 +54,11 @@ fn init_never_overwrites() {
     let test = Test::fixture("basic");
     let before = test.read("catalog/profiles.yaml");
     let out = test.expect(&["init", test.path().to_str().unwrap()], 2);
-    assert!(out.stderr.contains("init never overwrites"), "{}", out.stderr);
+    let repo = test.path().to_str().unwrap();
+    assert_eq!(
+        out.messages().replace(repo, "<repo>"),
+        "error: `<repo>` already holds `stamp.yaml`, `catalog/profiles.yaml`, `catalog/sizes.yaml`, 25 more; init never overwrites a file\nhint: run it in an empty folder\n"
+    );
     assert_eq!(test.read("catalog/profiles.yaml"), before);
 }
 
@@ -121,10 +108,7 @@ fn new_cronjob_service_gets_a_schedule() {
         ],
         0,
     );
-    assert!(
-        test.read("catalog/services/cleanup.yaml")
-            .contains("schedule: \"@daily\"")
-    );
+    insta::assert_snapshot!("new_cronjob_service", test.read("catalog/services/cleanup.yaml"));
     test.expect(&["build"], 0);
 }
 
@@ -159,7 +143,10 @@ fn new_checks_its_arguments_like_the_catalog() {
         ],
         2,
     );
-    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    assert_eq!(
+        out.messages(),
+        "error: `catalog/services/web.yaml` already exists; `stamp new` never overwrites a service\n"
+    );
     let out = test.expect(
         &[
             "new",
@@ -173,7 +160,10 @@ fn new_checks_its_arguments_like_the_catalog() {
         ],
         2,
     );
-    assert!(out.stderr.contains("not a DNS-1123 label"), "{}", out.stderr);
+    assert_eq!(
+        out.messages(),
+        "error: service name `Bad_Name` is not a DNS-1123 label: use only lowercase letters, digits and `-`\n"
+    );
 }
 
 #[test]
@@ -194,7 +184,10 @@ fn explain_names_where_each_value_came_from() {
     assert_eq!(size["origin"]["file"], "catalog/services/web.yaml");
     assert_eq!(size["origin"]["level"], "overrides.prod");
     let out = test.expect(&["explain", "wbe"], 2);
-    assert!(out.stderr.contains("did you mean `web`?"), "{}", out.stderr);
+    assert_eq!(
+        out.messages(),
+        "error: service `wbe` is not in `catalog/services/`\nhint: did you mean `web`?\n"
+    );
 }
 
 #[test]

@@ -31,5 +31,8 @@ fn shards_together_write_exactly_a_full_build() {
 fn bad_shard_is_refused() {
     let test = Test::fixture("basic");
     let out = test.expect(&["build", "--shard", "4/3"], 2);
-    assert!(out.stderr.contains("is not a shard"), "{}", out.stderr);
+    assert_eq!(
+        out.messages(),
+        "error: invalid value '4/3' for '--shard <I/N>': `4/3` is not a shard: use I/N with 1 <= I <= N, e.g. 2/4\n"
+    );
 }

@@ -3,6 +3,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The `stamp` binary cargo built for these tests.
+pub fn binary() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("stamp")
+}
+
+/// The binary as a command with colour off; tests that must kill or race
+/// it spawn `binary()` themselves.
+pub fn stamp() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(binary());
+    command.env("NO_COLOR", "1");
+    command
+}
+
 pub struct Test {
     dir: tempfile::TempDir,
 }
@@ -11,6 +24,36 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Output {
+    fn from(output: &std::process::Output) -> Output {
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout.clone()).unwrap(),
+            stderr: String::from_utf8(output.stderr.clone()).unwrap(),
+        }
+    }
+
+    /// The `error:` and `hint:` lines of stderr: the message and where it
+    /// points, without the source excerpt a diagnostic renders under it.
+    pub fn messages(&self) -> String {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:") || l.starts_with("hint:"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// The build summary line without its timing (`... in 12ms`).
+    pub fn summary(&self) -> &str {
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("built "))
+            .unwrap_or_else(|| panic!("no build summary in:\n{}", self.stderr));
+        line.rsplit_once(" in ").map_or(line, |(summary, _)| summary)
+    }
 }
 
 fn repo_root() -> PathBuf {
@@ -85,31 +128,17 @@ impl Test {
         self.path().join(path).exists()
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_stamp"))
-            .arg("-C")
-            .arg(self.path())
-            .args(["--color", "never"])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        Output {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
+    /// `stamp -C <repo> --color never <args>`, not yet run.
+    pub fn command(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut command = stamp();
+        command.arg("-C").arg(self.path()).args(["--color", "never"]).args(args);
+        command
     }
 
-    /// Runs and expects the exit code, printing the output when it differs.
+    /// Runs and expects the exit code; on any other, the panic shows the
+    /// command, its exit code, stdout and stderr.
     pub fn expect(&self, args: &[&str], code: i32) -> Output {
-        let output = self.run(args);
-        assert_eq!(
-            output.code, code,
-            "stamp {args:?} exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
-            output.code, output.stdout, output.stderr
-        );
-        output
+        Output::from(self.command(args).assert().code(code).get_output())
     }
 
     /// Runs git in the repo (tests build real repositories).

@@ -6,18 +6,10 @@ use std::process::Command;
 
 use crate::test::Test;
 
-fn stamp(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stamp"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
+/// Runs stamp in `dir`, expects success and returns stdout.
+fn stdout(args: &[&str], dir: &Path) -> String {
+    let assert = crate::test::stamp().args(args).current_dir(dir).assert().success();
+    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
 }
 
 /// The commit of the source tree the tests run from, when it is a git checkout.
@@ -35,9 +27,9 @@ fn source_commit() -> Option<String> {
 #[test]
 fn help_lists_global_flags_once() {
     let test = Test::empty();
-    let top = stdout(&stamp(&["--help"], test.path()));
+    let top = stdout(&["--help"], test.path());
     insta::assert_snapshot!("help_top", top);
-    let build = stdout(&stamp(&["build", "--help"], test.path()));
+    let build = stdout(&["build", "--help"], test.path());
     insta::assert_snapshot!("help_build", build);
     // Each global flag is described in `stamp --help` and only named here.
     for described in [
@@ -52,7 +44,7 @@ fn help_lists_global_flags_once() {
     assert!(build.contains("Global options: -C <DIR>, -j <N>, --format <FORMAT>, --color <WHEN>, -q"));
     assert!(!build.contains("github-matrix"));
     assert!(!top.contains("- github-matrix"), "offered where it does not apply");
-    let affected = stdout(&stamp(&["affected", "--help"], test.path()));
+    let affected = stdout(&["affected", "--help"], test.path());
     assert!(affected.contains("github-matrix: "), "{affected}");
 }
 
@@ -100,20 +92,17 @@ fn github_matrix_is_refused_where_it_does_not_apply() {
         &["--format", "github-matrix", "check"][..],
     ] {
         let out = test.expect(args, 2);
-        assert!(
-            out.stderr
-                .starts_with("error: `--format github-matrix` is only for `stamp affected`\nhint: "),
-            "{}",
-            out.stderr
+        assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+        assert_eq!(
+            out.messages(),
+            "error: `--format github-matrix` is only for `stamp affected`\nhint: `stamp affected --base REV --format github-matrix`\n"
         );
         assert!(out.stderr.contains("Usage: stamp"), "clap's usage line: {}", out.stderr);
     }
     let out = test.expect(&["build", "--format", "yaml"], 2);
-    assert!(
-        out.stderr
-            .contains("`--format yaml` is not a format: use `text` or `json`"),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.messages(),
+        "error: `--format yaml` is not a format: use `text` or `json`\n"
     );
     assert_eq!(test.tree(), before);
 }
@@ -121,7 +110,7 @@ fn github_matrix_is_refused_where_it_does_not_apply() {
 #[test]
 fn version_names_the_commit_it_was_built_from() {
     let test = Test::empty();
-    let version = stdout(&stamp(&["--version"], test.path()));
+    let version = stdout(&["--version"], test.path());
     let expected = match source_commit() {
         Some(commit) => format!("stamp {} (commit {commit})\n", env!("CARGO_PKG_VERSION")),
         None => format!("stamp {}\n", env!("CARGO_PKG_VERSION")),
@@ -161,8 +150,11 @@ fn run_pin_step(repo: &Path) -> (i32, String, String) {
 #[test]
 fn init_pins_the_build_commit_for_pre_commit_and_ci() {
     let test = Test::empty();
-    let out = stamp(&["init", "platform"], test.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    crate::test::stamp()
+        .args(["init", "platform"])
+        .current_dir(test.path())
+        .assert()
+        .success();
     let repo = test.path().join("platform");
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert_eq!(
@@ -218,12 +210,11 @@ fn init_never_overwrites_a_users_pre_commit_config_or_writes_through_a_link() {
     let test = Test::empty();
     let mine = "repos: []  # mine\n";
     test.write(".pre-commit-config.yaml", mine);
-    let out = test.expect(&["init", test.path().to_str().unwrap()], 2);
-    assert!(
-        out.stderr
-            .contains("already holds `.pre-commit-config.yaml`; init never overwrites a file"),
-        "{}",
-        out.stderr
+    let repo = test.path().to_str().unwrap();
+    let out = test.expect(&["init", repo], 2);
+    assert_eq!(
+        out.messages().replace(repo, "<repo>"),
+        "error: `<repo>` already holds `.pre-commit-config.yaml`; init never overwrites a file\nhint: run it in an empty folder\n"
     );
     assert_eq!(test.read(".pre-commit-config.yaml"), mine);
     assert!(!test.exists("stamp.yaml"), "init wrote part of the scaffold");
@@ -231,12 +222,11 @@ fn init_never_overwrites_a_users_pre_commit_config_or_writes_through_a_link() {
     let test = Test::empty();
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), test.path().join(".github")).unwrap();
-    let out = test.expect(&["init", test.path().to_str().unwrap()], 2);
-    assert!(
-        out.stderr.contains("`.github` in `")
-            && out.stderr.contains("is a symbolic link; init never writes through one"),
-        "{}",
-        out.stderr
+    let repo = test.path().to_str().unwrap();
+    let out = test.expect(&["init", repo], 2);
+    assert_eq!(
+        out.messages().replace(repo, "<repo>"),
+        "error: `.github` in `<repo>` is a symbolic link; init never writes through one\nhint: run it in an empty folder\n"
     );
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     assert!(!test.exists("stamp.yaml"));

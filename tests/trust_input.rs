@@ -18,7 +18,7 @@ use crate::test::{Output, Test};
 /// Runs stamp, failing the test (and killing stamp) if it takes longer than
 /// `secs`: a FIFO or `/dev/zero` must never make it hang.
 fn run_within(test: &Test, args: &[&str], secs: u64) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stamp"))
+    let mut child = Command::new(crate::test::binary())
         .arg("-C")
         .arg(test.path())
         .args(["--color", "never"])

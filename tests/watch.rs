@@ -35,7 +35,7 @@ fn line_with(lines: &Receiver<String>, needle: &str) -> String {
 #[test]
 fn watch_rebuilds_on_every_kind_of_save_and_stops_on_ctrl_c() {
     let test = Test::fixture("basic");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stamp"))
+    let mut child = Command::new(crate::test::binary())
         .arg("-C")
         .arg(test.path())
         .arg("watch")
@@ -129,7 +129,7 @@ fn watch_rebuilds_on_every_kind_of_save_and_stops_on_ctrl_c() {
 #[test]
 fn watch_keeps_the_output_when_shared_inputs_break() {
     let test = Test::fixture("basic");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stamp"))
+    let mut child = Command::new(crate::test::binary())
         .arg("-C")
         .arg(test.path())
         .arg("watch")
