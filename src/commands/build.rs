@@ -82,7 +82,10 @@ pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Resul
         source,
     })?;
     drop(stage);
-    let _lock = write::lock(&settings.root).map_err(|source| Error::Lock { file: LOCK_FILE, source })?;
+    let _lock = write::lock(&settings.root).map_err(|source| Error::Lock {
+        file: LOCK_FILE,
+        source,
+    })?;
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
