@@ -68,11 +68,13 @@ pub fn parse_stream(file: &str, source: &str) -> Result<Vec<Node>, Diagnostic> {
 fn parse_documents(file: &str, source: &str, first_only: bool) -> Result<Vec<Node>, Diagnostic> {
     let mut builder = Builder::default();
     let mut documents = Vec::new();
+    // Counted once, when first needed: once per end event made big files quadratic.
+    let last = std::cell::OnceCell::new();
     for event in Parser::new_from_str(source) {
         let (event, span) = event.map_err(|e| syntax_error(file, source, &e))?;
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
         let pos = if matches!(event, Event::SequenceEnd | Event::MappingEnd | Event::StreamEnd) {
-            within(source, pos)
+            clamp(pos, *last.get_or_init(|| last_position(source)))
         } else {
             pos
         };
@@ -119,14 +121,35 @@ fn syntax_error(file: &str, source: &str, e: &saphyr_parser::ScanError) -> Diagn
 /// `pos`, or the end of the text when `pos` lies past it: at the end of a
 /// file without a final newline the parser reports the line after the last.
 fn within(source: &str, pos: Pos) -> Pos {
-    // Line breaks as YAML counts them: `\r\n`, `\r` or `\n`.
-    let breaks = source.replace("\r\n", "\n");
-    let lines: Vec<&str> = breaks.split(['\n', '\r']).collect();
-    if (pos.line as usize) <= lines.len() {
-        return pos;
+    clamp(pos, last_position(source))
+}
+
+fn clamp(pos: Pos, last: Pos) -> Pos {
+    if pos.line <= last.line { pos } else { last }
+}
+
+/// The line count, and the column just past the end of the last line, with
+/// line breaks as YAML counts them: `\r\n`, `\r` or `\n`.
+fn last_position(source: &str) -> Pos {
+    let (mut lines, mut last_start) = (1u32, 0);
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                i += 1;
+                lines += 1;
+                last_start = i + 1;
+            }
+            b'\r' | b'\n' => {
+                lines += 1;
+                last_start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
     }
-    let last = lines.last().copied().unwrap_or_default();
-    Pos::new(lines.len() as u32, last.chars().count() as u32 + 1)
+    Pos::new(lines, source[last_start..].chars().count() as u32 + 1)
 }
 
 /// The first tab at or after `from`.
@@ -455,6 +478,15 @@ mod tests {
         let err = parse("f.yaml", &text).unwrap_err();
         assert_eq!(err.pos.line, 100_001);
         assert!(err.message.contains("duplicate key `K5` (first set on line 6)"));
+    }
+
+    #[test]
+    fn the_last_position_counts_every_kind_of_line_break() {
+        assert_eq!(last_position(""), Pos::new(1, 1));
+        assert_eq!(last_position("a: b"), Pos::new(1, 5));
+        assert_eq!(last_position("a\nbé\n"), Pos::new(3, 1));
+        assert_eq!(last_position("a\r\nbé"), Pos::new(2, 3));
+        assert_eq!(last_position("a\rb\r\n\nc"), Pos::new(4, 2));
     }
 
     #[test]
