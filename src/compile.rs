@@ -164,12 +164,7 @@ pub(crate) fn compile(
             diags,
             sources,
             services: catalog.services.len() + catalog.broken_services.len(),
-            service_names: catalog
-                .services
-                .iter()
-                .map(|s| s.name.value.clone())
-                .chain(catalog.broken_services.iter().cloned())
-                .collect(),
+            service_names: service_names(&catalog),
             targets: resolved.targets.len(),
             rendered: 0,
             failed_targets: 0,
@@ -312,12 +307,7 @@ pub(crate) fn compile(
         diags,
         sources,
         services: catalog.services.len() + catalog.broken_services.len(),
-        service_names: catalog
-            .services
-            .iter()
-            .map(|s| s.name.value.clone())
-            .chain(catalog.broken_services.iter().cloned())
-            .collect(),
+        service_names: service_names(&catalog),
         targets: resolved.targets.len() + skipped_targets,
         rendered,
         failed_targets,
@@ -326,6 +316,16 @@ pub(crate) fn compile(
         fresh_services,
         shared_broken: false,
     }
+}
+
+/// Every service the catalog has, readable or not.
+fn service_names(catalog: &Catalog) -> std::collections::HashSet<String> {
+    catalog
+        .services
+        .iter()
+        .map(|s| s.name.value.clone())
+        .chain(catalog.broken_services.iter().cloned())
+        .collect()
 }
 
 /// The size with the most memory, then CPU, in its limits.
