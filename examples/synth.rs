@@ -1,5 +1,5 @@
 //! Writes a synthetic platform repo of N services for benchmarks:
-//! `cargo run --release --example synth -- --services 1000 --out /tmp/repo [--kustomize]`.
+//! `cargo run --release --example synth -- --services 1000 --out /tmp/repo [--kustomize] [--delivery]`.
 //!
 //! The catalog uses every profile, size, environment and kind of override in
 //! realistic proportions (about 3.4 targets and 26 objects per service at
@@ -67,6 +67,9 @@ fn main() {
     let services: usize = arg("--services").map_or(100, |n| n.parse().expect("--services N"));
     let out = PathBuf::from(arg("--out").expect("--out DIR"));
     let kustomize = args.iter().any(|a| a == "--kustomize");
+    // A quarter of the services canary with analysis, a quarter of all
+    // services carry feature flags (issues 11 and 13 budget with these).
+    let delivery = args.iter().any(|a| a == "--delivery");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     if out.exists() {
@@ -94,6 +97,8 @@ fn main() {
     write(&out, "catalog/teams.yaml", &teams);
 
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    // Its own stream, so `--delivery` leaves every other draw as it was.
+    let mut delivery_rng = Rng(0xde11_7e57_0000_0001);
     let mut targets = Vec::new();
     for i in 0..services {
         let name = format!("svc-{i:05}");
@@ -134,6 +139,9 @@ fn main() {
         }
         if profile.ends_with("api") && rng.chance(20) {
             text.push_str("components: [service-monitor]\n");
+        }
+        if delivery {
+            text.push_str(&delivery_blocks(&mut delivery_rng, profile));
         }
         let mut prod = String::new();
         if rng.chance(30) {
@@ -187,6 +195,25 @@ fn main() {
         targets.len(),
         out.display()
     );
+}
+
+/// The `rollout` and `flags` blocks of SPEC §4 for one service, or nothing.
+fn delivery_blocks(rng: &mut Rng, profile: &str) -> String {
+    let mut text = String::new();
+    // 30 % of the 85 % that are not cronjobs: a quarter of all services.
+    if profile != "batch" && rng.chance(30) {
+        text.push_str(
+            "rollout:\n  strategy: canary\n  steps: [10, 50, 100]\n  pause: 5m\n  analysis:\n    success_rate: 99.5\n    latency_p99_ms: 300\n",
+        );
+    }
+    if rng.chance(25) {
+        let _ = write!(
+            text,
+            "flags:\n  new-checkout:\n    rollout_percentage: {}\n  dark-mode:\n    teams: [beta-testers]\n",
+            5 * (1 + rng.below(19))
+        );
+    }
+    text
 }
 
 /// The seed-style baseline: a base per profile and an overlay per target.
