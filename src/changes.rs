@@ -5,8 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use serde_json::Value;
 
+use crate::catalog::reader::node_to_json;
 use crate::emit::MANIFESTS_FILE;
+use crate::yaml_tree;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +98,7 @@ pub(crate) fn compare(old: &BTreeMap<String, String>, new: &BTreeMap<String, Str
             _ => Status::Changed,
         };
         let objects = object_changes(
+            &manifests,
             old.get(&manifests).map_or("", String::as_str),
             new.get(&manifests).map_or("", String::as_str),
         );
@@ -125,29 +129,32 @@ fn target_of(path: &str) -> Option<(String, String, String)> {
     }
 }
 
-/// Objects of a manifests stream by `Kind/name`, with their text.
-fn objects(manifests: &str) -> BTreeMap<String, String> {
+/// Objects of a manifests stream by `Kind/name`, each as its parsed value,
+/// so only a change in content counts. Each document is parsed on its own:
+/// one broken by hand hides only itself.
+fn objects(path: &str, manifests: &str) -> BTreeMap<String, Value> {
     let mut found = BTreeMap::new();
     for document in manifests
         .split("\n---\n")
         .skip(1)
         .chain(manifests.strip_prefix("---\n"))
     {
-        let field = |prefix: &str| {
-            document
-                .lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .map(|v| v.trim().trim_matches('"').to_string())
+        let Ok(nodes) = yaml_tree::parse_stream(path, document) else {
+            continue;
         };
-        if let (Some(kind), Some(name)) = (field("kind: "), field("  name: ")) {
-            found.insert(format!("{kind}/{name}"), document.to_string());
+        for value in nodes.iter().map(node_to_json) {
+            let kind = value.get("kind").and_then(Value::as_str);
+            let name = value.pointer("/metadata/name").and_then(Value::as_str);
+            if let (Some(kind), Some(name)) = (kind, name) {
+                found.insert(format!("{kind}/{name}"), value.clone());
+            }
         }
     }
     found
 }
 
-fn object_changes(old: &str, new: &str) -> ObjectChanges {
-    let (before, after) = (objects(old), objects(new));
+fn object_changes(path: &str, old: &str, new: &str) -> ObjectChanges {
+    let (before, after) = (objects(path, old), objects(path, new));
     let mut changes = ObjectChanges::default();
     for (key, text) in &after {
         match before.get(key) {
@@ -201,5 +208,20 @@ mod tests {
         assert_eq!(web.added, vec!["ConfigMap/web-env"]);
         assert_eq!(web.removed, vec!["Service/web"]);
         assert!(changes.other.is_empty());
+    }
+
+    #[test]
+    fn objects_compare_by_content_not_by_text() {
+        let old = files(&[("generated/web/prod/eu/manifests.yaml", A)]);
+        // Quoting and a comment change the text, not the objects.
+        let requoted = A.replace("name: web\nspec: 1", "name: \"web\" # the app\nspec: 1");
+        let new = files(&[("generated/web/prod/eu/manifests.yaml", &requoted)]);
+        let changes = compare(&old, &new);
+        assert_eq!(changes.targets.len(), 1);
+        let web = &changes.targets[0].objects;
+        assert!(
+            web.added.is_empty() && web.changed.is_empty() && web.removed.is_empty(),
+            "{web:?}"
+        );
     }
 }

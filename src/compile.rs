@@ -129,6 +129,9 @@ pub fn parse_and_resolve(
     }
 }
 
+/// The pipeline, top to bottom: skip what the stat cache vouches for, parse
+/// and resolve, fail closed on a broken shared input, render, collect the
+/// outcomes into a plan, emit the shared files, refuse unsafe paths.
 pub(crate) fn compile(
     root: &Path,
     sources: Sources,
@@ -142,11 +145,10 @@ pub(crate) fn compile(
     let key_of = |service: &catalog::Service| {
         fingerprint::service_key(shared, &service.file, sources.get(&service.file).unwrap_or_default())
     };
-    let rendered_only = cache == Cache::Local;
     let skip = |service: &catalog::Service| {
         cache != Cache::Ignore
             && stat_cache
-                .fresh_service_dirs(root, &service.name.value, key_of(service), rendered_only)
+                .fresh_service_dirs(root, &service.name.value, key_of(service), cache == Cache::Local)
                 .is_some()
     };
     let Parsed {
@@ -159,21 +161,67 @@ pub(crate) fn compile(
     // should deploy (a target may be missing only because a size or a
     // component failed to load), so nothing is rendered, written or removed.
     if diags.iter().any(|d| !is_service_file(&d.file)) {
-        return Compiled {
+        let targets = resolved.targets.len();
+        return Compiled::shared_broken(diags, sources, &catalog, targets);
+    }
+    let mut plan = start_plan(&sources, &catalog, &mut resolved, shard);
+
+    let stage = timings::stage("render");
+    let outcomes = render_targets(root, &sources, &blueprints, &resolved.targets, cache, stat_cache);
+    drop(stage);
+    let mut tally = Tally::default();
+    tally.collect(&resolved.targets, outcomes, &mut plan, &mut diags);
+    let skipped_targets = keep_unrendered(&resolved, stat_cache, &mut plan);
+    let mut fresh_services = fresh_services(&catalog, &resolved, &plan, &key_of);
+
+    let stage = timings::stage("shared");
+    if shard.is_none_or(|s| s.owns_shared_files()) {
+        emit_shared(root, &catalog, &mut plan, &mut diags);
+    } else {
+        plan.keep.insert("generated/argocd/".into());
+    }
+    drop(stage);
+    refuse_unsafe_paths(root, &mut plan, &mut diags, &mut tally, &mut fresh_services);
+
+    Compiled {
+        plan,
+        diags,
+        sources,
+        services: catalog.services.len() + catalog.broken_services.len(),
+        service_names: service_names(&catalog),
+        targets: resolved.targets.len() + skipped_targets,
+        rendered: tally.rendered,
+        failed_targets: tally.failed_targets,
+        objects: tally.objects,
+        fresh: tally.fresh,
+        fresh_services,
+        shared_broken: false,
+    }
+}
+
+impl Compiled {
+    /// A plan that keeps everything, for a catalog whose shared inputs are broken.
+    fn shared_broken(diags: Vec<Diagnostic>, sources: Sources, catalog: &Catalog, targets: usize) -> Compiled {
+        Compiled {
             plan: Plan::keep_everything(),
             diags,
             sources,
             services: catalog.services.len() + catalog.broken_services.len(),
-            service_names: service_names(&catalog),
-            targets: resolved.targets.len(),
+            service_names: service_names(catalog),
+            targets,
             rendered: 0,
             failed_targets: 0,
             objects: 0,
             fresh: Vec::new(),
             fresh_services: Vec::new(),
             shared_broken: true,
-        };
+        }
     }
+}
+
+/// An empty plan that keeps the output of unreadable service files and of
+/// other shards' services; drops other shards' targets from `resolved`.
+fn start_plan(sources: &Sources, catalog: &Catalog, resolved: &mut resolve::Resolved, shard: Option<Shard>) -> Plan {
     let mut plan = Plan {
         shard,
         ..Plan::default()
@@ -193,20 +241,31 @@ pub(crate) fn compile(
             plan.keep.insert(service_prefix(&service.name.value));
         }
     }
+    plan
+}
 
-    let stage = timings::stage("render");
-    let outcomes: Vec<(blake3::Hash, Outcome)> = resolved
-        .targets
+/// Each target's fingerprint inputs and outcome, in `targets` order: up to
+/// date by fingerprint (unless the cache is ignored), rendered, or failed.
+fn render_targets(
+    root: &Path,
+    sources: &Sources,
+    blueprints: &blueprint::Blueprints,
+    targets: &[Target],
+    cache: Cache,
+    stat_cache: &StatCache,
+) -> Vec<(blake3::Hash, Outcome)> {
+    targets
         .par_iter()
         .map(|target| {
-            let inputs = fingerprint::inputs(target, &blueprints);
+            let inputs = fingerprint::inputs(target, blueprints);
             if cache != Cache::Ignore {
+                let rendered_only = cache == Cache::Local;
                 let freshness = fingerprint::freshness(root, &target.dir(), inputs, stat_cache, rendered_only);
                 if freshness != Freshness::Stale {
                     return (inputs, Outcome::UpToDate(freshness));
                 }
             }
-            let outcome = match render_target(&blueprints, &sources, target) {
+            let outcome = match render_target(blueprints, sources, target) {
                 Ok(objects) => {
                     let manifests = emit::manifests(target, &objects);
                     let params = emit::target_params(target);
@@ -222,40 +281,64 @@ pub(crate) fn compile(
             };
             (inputs, outcome)
         })
-        .collect();
+        .collect()
+}
 
-    drop(stage);
-    let (mut objects, mut rendered, mut failed_targets) = (0, 0, 0);
-    let mut fresh = Vec::new();
-    for (target, (inputs, outcome)) in resolved.targets.iter().zip(outcomes) {
-        let dir = target.dir();
-        let paths = target_files(&dir);
-        match outcome {
-            Outcome::UpToDate(freshness) => {
-                plan.unchanged.extend(paths);
-                if freshness == Freshness::Verified {
-                    fresh.push((dir, inputs, Trust::Hinted));
+/// What the render step produced, counted.
+#[derive(Default)]
+struct Tally {
+    objects: usize,
+    rendered: usize,
+    failed_targets: usize,
+    /// See `Compiled::fresh`.
+    fresh: Vec<(String, blake3::Hash, Trust)>,
+}
+
+impl Tally {
+    /// Puts each outcome into the plan: up to date files stay, rendered ones
+    /// are written, a failed target keeps its folder and adds its diagnostics.
+    fn collect(
+        &mut self,
+        targets: &[Target],
+        outcomes: Vec<(blake3::Hash, Outcome)>,
+        plan: &mut Plan,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        for (target, (inputs, outcome)) in targets.iter().zip(outcomes) {
+            let dir = target.dir();
+            let paths = target_files(&dir);
+            match outcome {
+                Outcome::UpToDate(freshness) => {
+                    plan.unchanged.extend(paths);
+                    if freshness == Freshness::Verified {
+                        self.fresh.push((dir, inputs, Trust::Hinted));
+                    }
                 }
-            }
-            Outcome::Rendered {
-                manifests,
-                params,
-                fingerprint,
-                objects: count,
-            } => {
-                fresh.push((dir, inputs, Trust::Rendered));
-                rendered += 1;
-                objects += count;
-                plan.files
-                    .extend(paths.into_iter().zip([manifests, params, fingerprint]));
-            }
-            Outcome::Failed(mut target_diags) => {
-                failed_targets += 1;
-                diags.append(&mut target_diags);
-                plan.keep.insert(format!("{dir}/"));
+                Outcome::Rendered {
+                    manifests,
+                    params,
+                    fingerprint,
+                    objects,
+                } => {
+                    self.fresh.push((dir, inputs, Trust::Rendered));
+                    self.rendered += 1;
+                    self.objects += objects;
+                    plan.files
+                        .extend(paths.into_iter().zip([manifests, params, fingerprint]));
+                }
+                Outcome::Failed(mut target_diags) => {
+                    self.failed_targets += 1;
+                    diags.append(&mut target_diags);
+                    plan.keep.insert(format!("{dir}/"));
+                }
             }
         }
     }
+}
+
+/// Keeps the files of services skipped by the stat cache and of services
+/// that failed to resolve; returns how many targets were skipped.
+fn keep_unrendered(resolved: &resolve::Resolved, stat_cache: &StatCache, plan: &mut Plan) -> usize {
     let mut skipped_targets = 0;
     for service in &resolved.skipped {
         for dir in stat_cache.service_dirs(service) {
@@ -266,7 +349,17 @@ pub(crate) fn compile(
     for service in &resolved.failed_services {
         plan.keep.insert(service_prefix(service));
     }
-    // Services resolved and rendered without error can skip resolution next time.
+    skipped_targets
+}
+
+/// Services resolved and rendered without error, which can skip resolution
+/// next time: name, key, target folders.
+fn fresh_services(
+    catalog: &Catalog,
+    resolved: &resolve::Resolved,
+    plan: &Plan,
+    key_of: &dyn Fn(&catalog::Service) -> blake3::Hash,
+) -> Vec<(String, blake3::Hash, Vec<String>)> {
     let mut dirs_of: HashMap<&str, Vec<String>> = HashMap::new();
     for target in &resolved.targets {
         dirs_of.entry(target.service.as_str()).or_default().push(target.dir());
@@ -282,40 +375,31 @@ pub(crate) fn compile(
             fresh_services.push((name.to_string(), key_of(service), dirs));
         }
     }
-    let stage = timings::stage("shared");
-    if shard.is_none_or(|s| s.owns_shared_files()) {
-        emit_shared(root, &catalog, &mut plan, &mut diags);
-    } else {
-        plan.keep.insert("generated/argocd/".into());
-    }
-    drop(stage);
-    // Nothing is written through a symlink: the unit it sits in fails and
-    // keeps its output, and the stat cache learns nothing about it.
-    let unsafe_paths = plan.refuse_unsafe_paths(root);
-    if !unsafe_paths.is_empty() {
-        diags.extend(unsafe_paths);
-        let blocked = |dir: &str| plan.is_kept(&format!("{dir}/"));
-        let before = fresh.len();
-        fresh.retain(|(dir, _, trust)| *trust == Trust::Hinted || !blocked(dir));
-        failed_targets += before - fresh.len();
-        fresh.retain(|(dir, _, _)| !blocked(dir));
-        fresh_services.retain(|(_, _, dirs)| !dirs.iter().any(|d| blocked(d)));
-    }
+    fresh_services
+}
 
-    Compiled {
-        plan,
-        diags,
-        sources,
-        services: catalog.services.len() + catalog.broken_services.len(),
-        service_names: service_names(&catalog),
-        targets: resolved.targets.len() + skipped_targets,
-        rendered,
-        failed_targets,
-        objects,
-        fresh,
-        fresh_services,
-        shared_broken: false,
+/// Nothing is written through a symlink: the unit it sits in fails and
+/// keeps its output, and the stat cache learns nothing about it.
+fn refuse_unsafe_paths(
+    root: &Path,
+    plan: &mut Plan,
+    diags: &mut Vec<Diagnostic>,
+    tally: &mut Tally,
+    fresh_services: &mut Vec<(String, blake3::Hash, Vec<String>)>,
+) {
+    let unsafe_paths = plan.refuse_unsafe_paths(root);
+    if unsafe_paths.is_empty() {
+        return;
     }
+    diags.extend(unsafe_paths);
+    let blocked = |dir: &str| plan.is_kept(&format!("{dir}/"));
+    let before = tally.fresh.len();
+    tally
+        .fresh
+        .retain(|(dir, _, trust)| *trust == Trust::Hinted || !blocked(dir));
+    tally.failed_targets += before - tally.fresh.len();
+    tally.fresh.retain(|(dir, _, _)| !blocked(dir));
+    fresh_services.retain(|(_, _, dirs)| !dirs.iter().any(|d| blocked(d)));
 }
 
 /// Every service the catalog has, readable or not.

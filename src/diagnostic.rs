@@ -50,7 +50,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn for_target(mut self, target: String) -> Diagnostic {
+    pub(crate) fn for_target(mut self, target: String) -> Diagnostic {
         self.targets.push(target);
         self
     }
@@ -67,7 +67,7 @@ impl Diagnostic {
     }
 
     /// Adds a did-you-mean hint when a candidate is close enough.
-    pub fn suggest<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
+    pub(crate) fn suggest<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
         match did_you_mean(wrong, candidates) {
             Some(best) => self.with_hint(format!("did you mean `{best}`?")),
             None => self,
@@ -75,7 +75,7 @@ impl Diagnostic {
     }
 
     /// The diagnostic for tools (`--format json`).
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "file": self.file,
             "line": self.pos.line,
@@ -151,7 +151,7 @@ impl Styles {
 /// `error: file:line:col: message` line, then the source once with every
 /// problem's value underlined (labelled when there are several), then the
 /// hints, the way compilers do.
-pub fn render_file(diags: &[&Diagnostic], source: Option<&str>, color: bool) -> String {
+pub(crate) fn render_file(diags: &[&Diagnostic], source: Option<&str>, color: bool) -> String {
     let style = Styles::new(color);
     let mut out: String = diags.iter().map(|d| d.title(&style)).collect();
     if let Some(source) = source {
@@ -227,7 +227,7 @@ fn token_len(rest: &str) -> usize {
 
 /// Sorts by file and position and folds problems that differ only in their
 /// target into one, so a broken archetype is one error, not thousands.
-pub fn merge(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+pub(crate) fn merge(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diags.sort_by(|a, b| (&a.file, a.pos, &a.message, &a.targets).cmp(&(&b.file, b.pos, &b.message, &b.targets)));
     let mut merged: Vec<Diagnostic> = Vec::with_capacity(diags.len());
     for d in diags {
@@ -252,7 +252,7 @@ pub fn merge(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
 }
 
 /// The candidate nearest to `wrong`, if it is plausibly a typo of it.
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(wrong, c), c))

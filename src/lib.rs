@@ -17,6 +17,8 @@ pub mod diagnostic;
 pub mod emit;
 mod error;
 mod fingerprint;
+#[cfg(test)]
+mod fn_length;
 mod git;
 #[cfg(test)]
 mod layering;
@@ -34,6 +36,7 @@ pub mod yaml_tree;
 use std::path::PathBuf;
 
 use cli::{Cli, Command};
+use error::{Error, ExitStatus};
 
 /// The git commit this binary was built from (see build.rs), when known:
 /// `stamp init` pins it as the pre-commit `rev`, since no release is tagged yet.
@@ -51,7 +54,11 @@ fn cache(no_cache: bool) -> compile::Cache {
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse_args();
+    exit_code(dispatch(Cli::parse_args()))
+}
+
+/// One arm per command; each returns `Result<ExitStatus, Error>`.
+fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
     if let Command::Init { dir } = &cli.command {
         // init works on a folder that is not a platform repo yet.
         let dir = dir
@@ -66,20 +73,14 @@ pub fn run() -> i32 {
         };
         return commands::init::run(&settings, &dir);
     }
-    let settings = match cli.settings() {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return commands::ERRORS;
-        }
-    };
+    let settings = cli.settings().map_err(Error::refused)?;
     if let Some(jobs) = cli.jobs {
         // Only fails when a pool already exists, which cannot happen here.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
     }
     match cli.command {
-        Command::Build { no_cache, shard } => exit_code(commands::build::run(&settings, cache(no_cache), shard)),
-        Command::Check { no_cache, shard } => exit_code(commands::check::run(&settings, cache(no_cache), shard)),
+        Command::Build { no_cache, shard } => commands::build::run(&settings, cache(no_cache), shard),
+        Command::Check { no_cache, shard } => commands::check::run(&settings, cache(no_cache), shard),
         Command::Validate { paths } => commands::validate::run(&settings, &paths),
         Command::Watch => commands::watch::run(&settings),
         Command::Affected { base, max_jobs, .. } => commands::affected::run(&settings, &base, max_jobs),
@@ -93,12 +94,12 @@ pub fn run() -> i32 {
 }
 
 /// The one place a command's outcome becomes the process exit code.
-fn exit_code(outcome: Result<error::ExitStatus, error::Error>) -> i32 {
+fn exit_code(outcome: Result<ExitStatus, Error>) -> i32 {
     match outcome {
         Ok(status) => status.code(),
         Err(error) => {
             eprintln!("error: {error}");
-            error::ExitStatus::Errors.code()
+            ExitStatus::Errors.code()
         }
     }
 }

@@ -9,9 +9,11 @@
 //! UTF-8) is one diagnostic naming the path, and the path is left out of the
 //! sources: its content is never read, so it can never be echoed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
 
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::git;
@@ -21,11 +23,11 @@ use crate::paths::STAMP_FILE;
 /// Largest input file stamp reads. Real catalog, KDL and template files are a
 /// few KB; 4 MiB leaves a hundredfold headroom while a file's parse tree
 /// (tens of bytes per node) stays far below the memory stamp may use.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest sum of all input files: 10,000 services of 2 KB are 20 MB.
-pub const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 /// Most input files read; symlinked folders cannot multiply them without end.
-pub const MAX_FILES: usize = 100_000;
+pub(crate) const MAX_FILES: usize = 100_000;
 /// Deepest folder nesting under an input folder.
 const MAX_DEPTH: usize = 32;
 /// Symlinks followed in a row inside a git revision.
@@ -42,7 +44,7 @@ pub struct Sources {
 
 /// Why one file was not read.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ReadProblem {
+pub(crate) enum ReadProblem {
     /// A symlink whose target lies outside the repo (never followed).
     Outside,
     /// A symlink to nothing.
@@ -62,7 +64,7 @@ pub enum ReadProblem {
 
 impl ReadProblem {
     /// The diagnostic for `path` (`at` names a git revision, if any).
-    pub fn diagnostic(&self, path: &str, at: Option<&str>) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, path: &str, at: Option<&str>) -> Diagnostic {
         let at = at.map(|rev| format!(" at `{rev}`")).unwrap_or_default();
         let (pos, message, hint) = match self {
             ReadProblem::Outside => (
@@ -118,7 +120,7 @@ impl ReadProblem {
 }
 
 /// What kind of non-regular file `kind` is, for messages.
-pub fn kind_name(kind: std::fs::FileType) -> &'static str {
+pub(crate) fn kind_name(kind: std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;
@@ -144,7 +146,7 @@ pub fn kind_name(kind: std::fs::FileType) -> &'static str {
 /// caller's check fails here), then checked by its handle before and while
 /// reading, so a file that grows, or a `/proc`-like one that lies about its
 /// size, is never read past `limit`.
-pub fn read_regular(path: &Path, limit: u64) -> Result<String, ReadProblem> {
+pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<String, ReadProblem> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -176,7 +178,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<String, ReadProblem> {
 
 /// Reads the regular file at repo path `rel`, which must lie inside `root`
 /// even after following symlinks.
-pub fn read_inside(root: &Path, rel: &str, limit: u64) -> Result<String, ReadProblem> {
+pub(crate) fn read_inside(root: &Path, rel: &str, limit: u64) -> Result<String, ReadProblem> {
     let root = std::fs::canonicalize(root).map_err(|e| ReadProblem::Io(e.to_string()))?;
     let real = match std::fs::canonicalize(root.join(rel)) {
         Ok(real) => real,
@@ -227,12 +229,31 @@ impl Budget {
     }
 }
 
-/// A walk of the working tree: the repo's real path, and the real paths of
-/// the folders being walked (a symlink back to one of them is a loop).
+/// A walk of the working tree: the repo's real path, and the chain of
+/// folders open right now, as real paths (a symlink to one of them is a loop).
 struct Walk {
     root: PathBuf,
-    open_dirs: HashSet<PathBuf>,
+    open: Vec<Segment>,
     budget: Budget,
+}
+
+/// Real folders walked in one go from `top` without a symlink between: the
+/// open ones are `top` and those above `link_at` (the folder holding the
+/// symlink followed next, once there is one).
+struct Segment {
+    top: PathBuf,
+    link_at: Option<PathBuf>,
+}
+
+impl Walk {
+    /// Whether folder `dir` (a real path) is open, given that the link to it
+    /// sits in real folder `link_at`.
+    fn is_open(&self, dir: &Path, link_at: &Path) -> bool {
+        self.open.iter().any(|segment| {
+            let below = segment.link_at.as_deref().unwrap_or(link_at);
+            dir.starts_with(&segment.top) && below.starts_with(dir)
+        })
+    }
 }
 
 impl Sources {
@@ -240,7 +261,7 @@ impl Sources {
         let mut sources = Sources::default();
         let mut walk = Walk {
             root: std::fs::canonicalize(root)?,
-            open_dirs: HashSet::new(),
+            open: Vec::new(),
             budget: Budget::default(),
         };
         for top in std::iter::once(STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
@@ -257,15 +278,16 @@ impl Sources {
     /// A file that is not an input (say under `generated/`), read to show
     /// the line of an error, under the same bounds; never one whose reading
     /// was refused.
-    pub fn read_for_display(&self, root: &Path, rel: &str) -> Option<String> {
+    pub(crate) fn read_for_display(&self, root: &Path, rel: &str) -> Option<String> {
         if self.problems.iter().any(|d| d.file == rel) {
             return None;
         }
         read_inside(root, rel, MAX_FILE_BYTES).ok()
     }
 
-    /// Reads the file or folder at `full` (repo path `rel`) under the rules
-    /// above; a missing path is simply not an input.
+    /// Reads the file or folder at `full` (repo path `rel`), a top-level
+    /// input or a symlink, under the rules above; a missing path is simply
+    /// not an input.
     fn read_path(&mut self, walk: &mut Walk, rel: &str, full: &Path, depth: usize) {
         let problem = |sources: &mut Sources, p: ReadProblem| sources.problems.push(p.diagnostic(rel, None));
         let meta = match std::fs::symlink_metadata(full) {
@@ -291,69 +313,112 @@ impl Sources {
         } else {
             (full.to_path_buf(), meta)
         };
-        if meta.is_dir() {
-            if depth >= MAX_DEPTH {
-                return problem(self, ReadProblem::Loop);
-            }
-            let key = std::fs::canonicalize(&real).unwrap_or_else(|_| real.clone());
-            if !walk.open_dirs.insert(key.clone()) {
-                return problem(self, ReadProblem::Loop);
-            }
-            self.read_dir(walk, rel, &real, depth);
-            walk.open_dirs.remove(&key);
-        } else if !meta.is_file() {
-            problem(self, ReadProblem::NotRegular(kind_name(meta.file_type())));
-        } else if meta.len() > MAX_FILE_BYTES {
-            problem(self, ReadProblem::TooLarge { limit: MAX_FILE_BYTES });
-        } else if !walk.budget.take(meta.len()) {
-            problem(self, ReadProblem::Budget);
-        } else {
-            match read_regular(&real, MAX_FILE_BYTES) {
-                Ok(text) => {
-                    self.files.insert(rel.to_string(), text);
-                }
-                Err(p) => problem(self, p),
-            }
+        if !meta.is_dir() {
+            return self.read_file(walk, rel, &real, &meta);
+        }
+        if depth >= MAX_DEPTH {
+            return problem(self, ReadProblem::Loop);
+        }
+        let top = std::fs::canonicalize(&real).unwrap_or_else(|_| real.clone());
+        let link_at = full
+            .parent()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .unwrap_or_default();
+        if walk.is_open(&top, &link_at) {
+            return problem(self, ReadProblem::Loop);
+        }
+        if let Some(segment) = walk.open.last_mut() {
+            segment.link_at = Some(link_at);
+        }
+        walk.open.push(Segment { top, link_at: None });
+        self.read_dir(walk, rel, &real, depth);
+        walk.open.pop();
+        if let Some(segment) = walk.open.last_mut() {
+            segment.link_at = None;
         }
     }
 
+    /// Reads the tree under folder `dir` (repo path `rel`). walkdir lists
+    /// it sorted and does not follow symlinks; each one it meets goes back
+    /// through `read_path`, which checks where it leads.
     fn read_dir(&mut self, walk: &mut Walk, rel: &str, dir: &Path, depth: usize) {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) => {
-                let d = ReadProblem::Io(e.to_string()).diagnostic(rel, None);
-                return self.problems.push(d);
-            }
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(entry) => names.push(entry.file_name()),
-                Err(e) => self.problems.push(ReadProblem::Io(e.to_string()).diagnostic(rel, None)),
-            }
-        }
-        names.sort();
-        for name in names {
-            let path = format!("{rel}/{}", name.to_string_lossy());
-            let Some(name) = name.to_str() else {
+        let mut entries = WalkDir::new(dir)
+            .min_depth(1)
+            .max_depth(MAX_DEPTH - depth)
+            .sort_by_file_name()
+            .into_iter();
+        while let Some(entry) = entries.next() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let at = e.path().map_or(rel.to_string(), |p| rel_path(rel, dir, p));
+                    let message = e.io_error().map_or(e.to_string(), io::Error::to_string);
+                    self.problems.push(ReadProblem::Io(message).diagnostic(&at, None));
+                    continue;
+                }
+            };
+            let path = rel_path(rel, dir, entry.path());
+            let kind = entry.file_type();
+            let Some(name) = entry.file_name().to_str() else {
                 let d = Diagnostic::new(&path, Pos::START, format!("the name of `{path}` is not UTF-8"))
                     .with_hint("rename it");
                 self.problems.push(d);
+                if kind.is_dir() {
+                    entries.skip_current_dir();
+                }
                 continue;
             };
             // Editor swap files and dotfiles are not inputs.
             if name.starts_with('.') || name.ends_with('~') {
+                if kind.is_dir() {
+                    entries.skip_current_dir();
+                }
                 continue;
             }
-            self.read_path(walk, &path, &dir.join(name), depth + 1);
+            if kind.is_symlink() {
+                self.read_path(walk, &path, entry.path(), depth + entry.depth());
+            } else if kind.is_dir() {
+                if depth + entry.depth() >= MAX_DEPTH {
+                    self.problems.push(ReadProblem::Loop.diagnostic(&path, None));
+                }
+            } else {
+                match entry.metadata() {
+                    Ok(meta) => self.read_file(walk, &path, entry.path(), &meta),
+                    Err(e) => {
+                        let message = e.io_error().map_or(e.to_string(), io::Error::to_string);
+                        self.problems.push(ReadProblem::Io(message).diagnostic(&path, None));
+                    }
+                }
+            }
         }
+    }
+
+    /// Reads one file that is not a folder, if it is a regular file within
+    /// the bounds.
+    fn read_file(&mut self, walk: &mut Walk, rel: &str, real: &Path, meta: &std::fs::Metadata) {
+        let problem = if !meta.is_file() {
+            ReadProblem::NotRegular(kind_name(meta.file_type()))
+        } else if meta.len() > MAX_FILE_BYTES {
+            ReadProblem::TooLarge { limit: MAX_FILE_BYTES }
+        } else if !walk.budget.take(meta.len()) {
+            ReadProblem::Budget
+        } else {
+            match read_regular(real, MAX_FILE_BYTES) {
+                Ok(text) => {
+                    self.files.insert(rel.to_string(), text);
+                    return;
+                }
+                Err(p) => p,
+            }
+        };
+        self.problems.push(problem.diagnostic(rel, None));
     }
 
     /// The inputs as they are at git revision `rev`, read from the object
     /// store: the working tree and the index are not touched. The same
     /// bounds hold: blob sizes are checked before a blob is read, and a
     /// symlink is followed only to a file or folder inside the revision.
-    pub fn from_git(root: &Path, rev: &str) -> Result<Sources, String> {
+    pub(crate) fn from_git(root: &Path, rev: &str) -> Result<Sources, String> {
         let Some(commit) = git::commit_of(root, rev)? else {
             return Err(format!(
                 "revision `{rev}` is not in this clone\nhint: fetch it first; a CI checkout needs `fetch-depth: 2` for `--base HEAD~1`"
@@ -380,71 +445,21 @@ impl Sources {
             .map(|(e, bytes)| (e.path.as_str(), String::from_utf8_lossy(&bytes).into_owned()))
             .collect();
 
-        let mut sources = Sources::default();
-        let mut budget = Budget::default();
-        // (path in the sources, blob) to read, once every check passed.
-        let mut wanted: Vec<(String, String)> = Vec::new();
-        let problem = |sources: &mut Sources, path: &str, p: ReadProblem| {
-            sources.problems.push(p.diagnostic(path, Some(rev)));
+        let mut picked = Picked {
+            rev,
+            sources: Sources::default(),
+            budget: Budget::default(),
+            wanted: Vec::new(),
         };
-        let mut take =
-            |sources: &mut Sources, path: String, entry: &git::TreeEntry, wanted: &mut Vec<(String, String)>| {
-                let hidden = path.split('/').any(|name| name.starts_with('.') || name.ends_with('~'));
-                if hidden {
-                    return;
-                }
-                match entry.size {
-                    Some(size) if size > MAX_FILE_BYTES => {
-                        problem(sources, &path, ReadProblem::TooLarge { limit: MAX_FILE_BYTES })
-                    }
-                    Some(size) if !budget.take(size) => problem(sources, &path, ReadProblem::Budget),
-                    Some(_) => wanted.push((path, entry.oid.clone())),
-                    None => problem(sources, &path, ReadProblem::NotRegular("not a regular file")),
-                }
-            };
         for entry in inputs.values() {
-            if entry.mode != "120000" {
-                take(&mut sources, entry.path.clone(), entry, &mut wanted);
-                continue;
-            }
-            match follow(&tree, &targets, &entry.path) {
-                Err(p) => problem(&mut sources, &entry.path, p),
-                Ok(Followed::File(file)) => take(&mut sources, entry.path.clone(), file, &mut wanted),
-                Ok(Followed::Dir(dir)) => {
-                    let prefix = format!("{dir}/");
-                    for inner in tree
-                        .range(prefix.clone()..)
-                        .take_while(|(p, _)| p.starts_with(&prefix))
-                        .map(|(_, e)| e)
-                    {
-                        let path = format!("{}/{}", entry.path, &inner.path[prefix.len()..]);
-                        match inner.mode.as_str() {
-                            "120000" => match follow(&tree, &targets, &inner.path) {
-                                Ok(Followed::File(file)) => take(&mut sources, path, file, &mut wanted),
-                                Ok(Followed::Dir(_)) => problem(&mut sources, &path, ReadProblem::Loop),
-                                Err(p) => problem(&mut sources, &path, p),
-                            },
-                            _ => take(&mut sources, path, inner, &mut wanted),
-                        }
-                    }
-                }
-            }
+            picked.entry(&tree, &targets, entry);
         }
-        let blobs = git::cat_blobs(root, wanted.iter().map(|(_, oid)| oid.as_str()))?;
-        for ((path, _), bytes) in wanted.into_iter().zip(blobs) {
-            match utf8(bytes) {
-                Ok(text) => {
-                    sources.files.insert(path, text);
-                }
-                Err(p) => sources.problems.push(p.diagnostic(&path, Some(rev))),
-            }
-        }
-        Ok(sources)
+        picked.read(root)
     }
 
     /// Records a file the loader could not read, for tests of what comes after.
     #[cfg(test)]
-    pub fn push_problem(&mut self, problem: crate::diagnostic::Diagnostic) {
+    pub(crate) fn push_problem(&mut self, problem: crate::diagnostic::Diagnostic) {
         self.problems.push(problem);
     }
 
@@ -461,12 +476,23 @@ impl Sources {
     }
 
     /// Files directly or indirectly under `prefix` (which ends with `/`).
-    pub fn files_under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub(crate) fn files_under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.files
             .range(prefix.to_string()..)
             .take_while(move |(path, _)| path.starts_with(prefix))
             .map(|(path, text)| (path.as_str(), text.as_str()))
     }
+}
+
+/// Repo path of `path`, found by walking folder `dir` (repo path `rel`).
+fn rel_path(rel: &str, dir: &Path, path: &Path) -> String {
+    let below = path.strip_prefix(dir).unwrap_or(path);
+    let mut out = rel.to_string();
+    for part in below.iter() {
+        out.push('/');
+        out.push_str(&part.to_string_lossy());
+    }
+    out
 }
 
 fn is_loop(e: &io::Error) -> bool {
@@ -478,6 +504,84 @@ fn is_loop(e: &io::Error) -> bool {
     {
         let _ = e;
         false
+    }
+}
+
+/// The files of a git revision chosen for reading, and the problems of
+/// those refused, as `Sources::from_git` walks the tree.
+struct Picked<'r> {
+    rev: &'r str,
+    sources: Sources,
+    budget: Budget,
+    /// (path in the sources, blob) to read, once every check passed.
+    wanted: Vec<(String, String)>,
+}
+
+impl Picked<'_> {
+    fn problem(&mut self, path: &str, p: ReadProblem) {
+        self.sources.problems.push(p.diagnostic(path, Some(self.rev)));
+    }
+
+    /// Picks one input entry, following a symlink within the revision.
+    fn entry(
+        &mut self,
+        tree: &BTreeMap<String, git::TreeEntry>,
+        targets: &BTreeMap<&str, String>,
+        entry: &git::TreeEntry,
+    ) {
+        if entry.mode != "120000" {
+            return self.take(entry.path.clone(), entry);
+        }
+        match follow(tree, targets, &entry.path) {
+            Err(p) => self.problem(&entry.path, p),
+            Ok(Followed::File(file)) => self.take(entry.path.clone(), file),
+            Ok(Followed::Dir(dir)) => {
+                let prefix = format!("{dir}/");
+                for inner in tree
+                    .range(prefix.clone()..)
+                    .take_while(|(p, _)| p.starts_with(&prefix))
+                    .map(|(_, e)| e)
+                {
+                    let path = format!("{}/{}", entry.path, &inner.path[prefix.len()..]);
+                    match inner.mode.as_str() {
+                        "120000" => match follow(tree, targets, &inner.path) {
+                            Ok(Followed::File(file)) => self.take(path, file),
+                            Ok(Followed::Dir(_)) => self.problem(&path, ReadProblem::Loop),
+                            Err(p) => self.problem(&path, p),
+                        },
+                        _ => self.take(path, inner),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks a file (not a link) at `path` within the bounds.
+    fn take(&mut self, path: String, entry: &git::TreeEntry) {
+        let hidden = path.split('/').any(|name| name.starts_with('.') || name.ends_with('~'));
+        if hidden {
+            return;
+        }
+        match entry.size {
+            Some(size) if size > MAX_FILE_BYTES => self.problem(&path, ReadProblem::TooLarge { limit: MAX_FILE_BYTES }),
+            Some(size) if !self.budget.take(size) => self.problem(&path, ReadProblem::Budget),
+            Some(_) => self.wanted.push((path, entry.oid.clone())),
+            None => self.problem(&path, ReadProblem::NotRegular("not a regular file")),
+        }
+    }
+
+    /// Reads the picked blobs in one `git cat-file` run.
+    fn read(mut self, root: &Path) -> Result<Sources, String> {
+        let blobs = git::cat_blobs(root, self.wanted.iter().map(|(_, oid)| oid.as_str()))?;
+        for ((path, _), bytes) in std::mem::take(&mut self.wanted).into_iter().zip(blobs) {
+            match utf8(bytes) {
+                Ok(text) => {
+                    self.sources.files.insert(path, text);
+                }
+                Err(p) => self.problem(&path, p),
+            }
+        }
+        Ok(self.sources)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::cli::Settings;
 use crate::diagnostic::Diagnostic;
 use crate::load::Sources;
 
-pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic]) {
+pub(crate) fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic]) {
     let sorted = crate::diagnostic::merge(diags.to_vec());
     let mut out = std::io::stderr().lock();
     // Problems in one file read as one report, its source quoted once.
@@ -40,7 +40,7 @@ pub fn diagnostics(settings: &Settings, sources: &Sources, diags: &[Diagnostic])
 
 /// Says once why a run left the committed output alone: a shared input
 /// (anything but a service file) has errors, so the run failed closed.
-pub fn shared_inputs_broken(outcome: &str) {
+pub(crate) fn shared_inputs_broken(outcome: &str) {
     eprintln!(
         "error: shared inputs have errors; {outcome}\nhint: the committed output is left as it was until the errors above are fixed"
     );
@@ -48,7 +48,7 @@ pub fn shared_inputs_broken(outcome: &str) {
 
 /// A command's result for tools (`--format json`): `fields` plus the merged
 /// diagnostics under `errors`, as one JSON object on stdout.
-pub fn json_result(mut fields: serde_json::Value, diags: &[Diagnostic]) {
+pub(crate) fn json_result(mut fields: serde_json::Value, diags: &[Diagnostic]) {
     let errors: Vec<serde_json::Value> = crate::diagnostic::merge(diags.to_vec())
         .iter()
         .map(Diagnostic::to_json)
@@ -58,20 +58,20 @@ pub fn json_result(mut fields: serde_json::Value, diags: &[Diagnostic]) {
 }
 
 /// Writes data to stdout; a reader that went away (`stamp ... | head`) is not an error.
-pub fn stdout(text: &str) {
+pub(crate) fn stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// A progress or summary line, unless `-q`.
-pub fn status(settings: &Settings, line: &str) {
+pub(crate) fn status(settings: &Settings, line: &str) {
     if !settings.quiet {
         eprintln!("{line}");
     }
 }
 
 /// A unified diff of one file, colored when the terminal wants it.
-pub fn unified_diff(path: &str, old: &str, new: &str, color: bool) -> String {
+pub(crate) fn unified_diff(path: &str, old: &str, new: &str, color: bool) -> String {
     let diff = similar::TextDiff::from_lines(old, new);
     let text = diff
         .unified_diff()

@@ -7,6 +7,7 @@ use std::io;
 use std::path::Path;
 
 use rayon::prelude::*;
+use walkdir::{DirEntry, WalkDir};
 
 use crate::atomic::{is_real_dir, read_regular, remove_symlink, stage_and_rename};
 use crate::diagnostic::{Diagnostic, Pos};
@@ -129,17 +130,15 @@ impl Plan {
                     }
                     return Ok(stale);
                 }
-                for env in read_dir_names(&generated.join(service))? {
-                    for region in read_dir_names(&generated.join(service).join(&env))? {
-                        let dir = target_dir(service, &env, &region);
-                        if current.contains(dir.as_str()) || self.is_kept(&format!("{dir}/")) {
-                            continue;
-                        }
-                        if has_header(&root.join(&dir).join(MANIFESTS_FILE)) {
-                            for path in target_files(&dir) {
-                                if std::fs::symlink_metadata(root.join(&path)).is_ok_and(|m| m.is_file()) {
-                                    stale.push(path);
-                                }
+                for (env, region) in target_dirs(&generated.join(service))? {
+                    let dir = target_dir(service, &env, &region);
+                    if current.contains(dir.as_str()) || self.is_kept(&format!("{dir}/")) {
+                        continue;
+                    }
+                    if has_header(&root.join(&dir).join(MANIFESTS_FILE)) {
+                        for path in target_files(&dir) {
+                            if std::fs::symlink_metadata(root.join(&path)).is_ok_and(|m| m.is_file()) {
+                                stale.push(path);
                             }
                         }
                     }
@@ -174,6 +173,37 @@ pub(crate) fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
     }
     // Folders first, once each and on every core, then the files. A file in
     // a folder made just now cannot exist yet: no need to read it first.
+    let new_dirs = create_dirs(root, plan)?;
+    drop(stage);
+    let stage = timings::stage("write:files");
+    let outcomes = write_files(root, plan, &new_dirs);
+    let mut report = WriteReport {
+        unchanged: plan.unchanged.len(),
+        ..WriteReport::default()
+    };
+    for (path, outcome) in plan.files.keys().zip(outcomes) {
+        if outcome? {
+            report.written.push(path.clone());
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    drop(stage);
+    let _stage = timings::stage("write:stale");
+    for path in plan.stale_files(root)? {
+        std::fs::remove_file(root.join(&path))?;
+        remove_empty_parents(root, &path);
+        report.removed.push(path);
+    }
+    if !plan.files.is_empty() {
+        std::fs::remove_file(&marker)?;
+    }
+    Ok(report)
+}
+
+/// Creates the plan's folders, once each and on every core; returns those
+/// made just now.
+fn create_dirs<'p>(root: &Path, plan: &'p Plan) -> io::Result<HashSet<&'p str>> {
     let dirs: BTreeSet<&str> = plan
         .files
         .keys()
@@ -195,10 +225,13 @@ pub(crate) fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
     for dir in created {
         new_dirs.extend(dir?);
     }
-    drop(stage);
-    let stage = timings::stage("write:files");
-    let outcomes: Vec<io::Result<bool>> = plan
-        .files
+    Ok(new_dirs)
+}
+
+/// Writes each planned file whose bytes differ, on every core: whether it
+/// was written, in `plan.files` order.
+fn write_files(root: &Path, plan: &Plan, new_dirs: &HashSet<&str>) -> Vec<io::Result<bool>> {
+    plan.files
         .par_iter()
         .map(|(path, content)| {
             let full = root.join(path);
@@ -222,29 +255,7 @@ pub(crate) fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
             )?;
             Ok(true)
         })
-        .collect();
-    let mut report = WriteReport {
-        unchanged: plan.unchanged.len(),
-        ..WriteReport::default()
-    };
-    for (path, outcome) in plan.files.keys().zip(outcomes) {
-        if outcome? {
-            report.written.push(path.clone());
-        } else {
-            report.unchanged += 1;
-        }
-    }
-    drop(stage);
-    let _stage = timings::stage("write:stale");
-    for path in plan.stale_files(root)? {
-        std::fs::remove_file(root.join(&path))?;
-        remove_empty_parents(root, &path);
-        report.removed.push(path);
-    }
-    if !plan.files.is_empty() {
-        std::fs::remove_file(&marker)?;
-    }
-    Ok(report)
+        .collect()
 }
 
 /// What is on disk where the plan wants a folder or a file.
@@ -284,28 +295,58 @@ fn remove_empty_parents(root: &Path, path: &str) {
     }
 }
 
+/// The names of the folders and regular files right in `dir`, sorted, no
+/// dotfiles; a missing folder has none.
 fn read_dir_names(dir: &Path) -> io::Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        // The entry's own type: a symlink is neither, and is never followed.
-        let kind = entry.file_type()?;
-        if (kind.is_dir() || kind.is_file())
-            && let Some(name) = entry.file_name().to_str()
-            && !name.starts_with('.')
-        {
-            names.push(name.to_string());
+    Ok(listing(dir, 1, |entry| entry.file_type().is_file())?
+        .into_iter()
+        .filter_map(|entry| entry.file_name().to_str().map(String::from))
+        .collect())
+}
+
+/// The `env/region` folders under a service's output folder, sorted.
+fn target_dirs(service_dir: &Path) -> io::Result<Vec<(String, String)>> {
+    let mut dirs = Vec::new();
+    for entry in listing(service_dir, 2, |_| false)? {
+        let mut parts = entry.path().iter().rev().map(|p| p.to_string_lossy().into_owned());
+        if let (Some(region), Some(env)) = (parts.next(), parts.next()) {
+            dirs.push((env, region));
         }
     }
-    names.sort();
-    Ok(names)
+    Ok(dirs)
+}
+
+/// The entries `depth` levels below `dir` that are real folders, or files
+/// `also` accepts, walking only real folders without a dot or a name that
+/// is not UTF-8: walkdir does not follow symlinks below `dir`. A missing
+/// `dir` (or a file there) has none.
+fn listing(dir: &Path, depth: usize, also: impl Fn(&DirEntry) -> bool) -> io::Result<Vec<DirEntry>> {
+    let mut found = Vec::new();
+    let entries = WalkDir::new(dir)
+        .min_depth(depth)
+        .max_depth(depth)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || (e.file_name().to_str().is_some_and(|n| !n.starts_with('.'))
+                    && (e.file_type().is_dir() || (e.depth() == depth && also(e))))
+        });
+    for entry in entries {
+        match entry {
+            Ok(entry) => found.push(entry),
+            Err(e)
+                if e.depth() == 0
+                    && e.io_error().is_some_and(|e| {
+                        matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+                    }) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(found)
 }
 
 fn has_header(path: &Path) -> bool {

@@ -37,11 +37,11 @@ impl Node {
     }
 
     /// True for an empty value, `~` or `null` written without quotes.
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match &self.kind {
             NodeKind::Scalar { plain: true, text } if self.is_null() || text.is_empty() => "nothing",
             NodeKind::Scalar { .. } => "a scalar",

@@ -6,20 +6,23 @@ use crate::test::Test;
 /// Builds `basic` with the `errors/<case>` overlay and snapshots stderr.
 fn broken(case: &str, location: &str) {
     let test = Test::fixture("basic").overlay(&format!("errors/{case}"));
+    insta::assert_snapshot!(case, failed_build(&test, location));
+}
+
+/// Runs `build`, which must exit 2 with an error at `location`, and returns
+/// stderr without the summary line (it carries a timing) to snapshot.
+pub(crate) fn failed_build(test: &Test, location: &str) -> String {
     let out = test.expect(&["build"], 2);
     assert!(
         out.stderr.contains(&format!("error: {location}")),
         "expected an error at {location}, got:\n{}",
         out.stderr
     );
-    // The summary line carries a timing; the diagnostics are what is compared.
-    let diagnostics: String = out
-        .stderr
+    out.stderr
         .lines()
         .filter(|l| !l.starts_with("built "))
         .map(|l| format!("{l}\n"))
-        .collect();
-    insta::assert_snapshot!(case, diagnostics);
+        .collect()
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! errors at the line that set them; the broken service keeps its last good
 //! output and every other service still builds.
 
+use crate::errors::failed_build;
 use crate::test::Test;
 
 /// Builds `basic`, breaks it with the `errors/<case>` overlay and builds
@@ -17,26 +18,14 @@ fn rejected(case: &str, location: &str, rebuilt: Option<&str>) {
     if let Some(rebuilt) = rebuilt {
         std::fs::remove_dir_all(test.path().join("generated").join(rebuilt)).unwrap();
     }
-    let out = test.expect(&["build"], 2);
-    assert!(
-        out.stderr.contains(&format!("error: {location}")),
-        "expected an error at {location}, got:\n{}",
-        out.stderr
-    );
+    let diagnostics = failed_build(&test, location);
     if let Some(rebuilt) = rebuilt {
         assert!(
             test.exists(&format!("generated/{rebuilt}")),
             "{rebuilt} was not rebuilt"
         );
     }
-    assert!(test.tree() == good, "the committed tree changed:\n{}", out.stderr);
-    // The summary line carries a timing; the diagnostics are what is compared.
-    let diagnostics: String = out
-        .stderr
-        .lines()
-        .filter(|l| !l.starts_with("built "))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    assert!(test.tree() == good, "the committed tree changed:\n{diagnostics}");
     insta::assert_snapshot!(case, diagnostics);
 }
 

@@ -14,8 +14,8 @@ use serde_json::json;
 use crate::catalog::{Approval, ENVIRONMENTS_FILE, PROFILES_FILE, SIZES_FILE, STAMP_FILE};
 use crate::changes::{self, ObjectChanges, Status};
 use crate::cli::{Format, Settings};
-use crate::commands::{ERRORS, OK};
 use crate::compile::{Resolution, TargetSummary, resolve_all};
+use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::report;
 
@@ -34,39 +34,25 @@ struct AffectedTarget {
     objects: ObjectChanges,
 }
 
-pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
-    let old_sources = match Sources::from_git(&settings.root, base) {
-        Ok(sources) => sources,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ERRORS;
-        }
-    };
-    let new_sources = match Sources::from_dir(&settings.root) {
-        Ok(sources) => sources,
-        Err(e) => {
-            eprintln!("error: cannot read the repo: {e}");
-            return ERRORS;
-        }
-    };
+pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<ExitStatus, Error> {
+    let old_sources = Sources::from_git(&settings.root, base).map_err(Error::Git)?;
+    let new_sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
     let platform_files = changed_platform_files(&old_sources, &new_sources);
-    let resolve = |sources: Sources, side: &str| -> Result<Resolution, i32> {
+    let resolve = |sources: Sources, side: &str| -> Result<Resolution, Error> {
         let resolution = resolve_all(sources);
         if !resolution.diags.is_empty() {
             report::diagnostics(settings, &resolution.sources, &resolution.diags);
-            eprintln!("error: the catalog at {side} has errors, so its output cannot be compared");
-            return Err(ERRORS);
+            return Err(Error::refused(format!(
+                "the catalog at {side} has errors, so its output cannot be compared"
+            )));
         }
         Ok(resolution)
     };
-    let old = match resolve(old_sources, &format!("`{base}`")) {
-        Ok(resolution) => resolution,
-        Err(code) => return code,
-    };
-    let new = match resolve(new_sources, "the working tree") {
-        Ok(resolution) => resolution,
-        Err(code) => return code,
-    };
+    let old = resolve(old_sources, &format!("`{base}`"))?;
+    let new = resolve(new_sources, "the working tree")?;
     // Output is a pure function of a target's fingerprint inputs: only
     // targets whose inputs differ (or exist on one side) need rendering.
     let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
@@ -82,8 +68,9 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
     ] {
         if !diags.is_empty() {
             report::diagnostics(settings, &r.sources, &diags);
-            eprintln!("error: a target at {side} does not render, so its output cannot be compared");
-            return ERRORS;
+            return Err(Error::refused(format!(
+                "a target at {side} does not render, so its output cannot be compared"
+            )));
         }
     }
     let changes = changes::compare(&old_files, &new_files);
@@ -134,7 +121,7 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
         }
     };
     report::stdout(&text);
-    OK
+    Ok(ExitStatus::Ok)
 }
 
 /// Platform-owned inputs (SPEC §3) that differ between the two sides.

@@ -43,14 +43,14 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
 }
 
 /// One build's result, for `build` and `watch` to report their own way.
-pub struct Built {
-    pub compiled: Compiled,
-    pub written: WriteReport,
-    pub elapsed: Duration,
+pub(crate) struct Built {
+    pub(crate) compiled: Compiled,
+    pub(crate) written: WriteReport,
+    pub(crate) elapsed: Duration,
 }
 
 impl Built {
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let c = &self.compiled;
         let failed = if c.failed_targets > 0 {
             format!(", {} failed", c.failed_targets)
@@ -74,7 +74,7 @@ impl Built {
 /// Loads, compiles and writes under the repo's write lock. Errors here are
 /// the ones that stop a build (unreadable repo, unwritable output);
 /// catalog problems come back as diagnostics in `Built`.
-pub fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, Error> {
+pub(crate) fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, Error> {
     let start = Instant::now();
     let stage = crate::timings::stage("load");
     let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {

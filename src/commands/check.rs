@@ -42,52 +42,85 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
     }
     // Stats are taken before the files are read, so a file changed after
     // the comparison never matches what the cache records.
-    let mut before: Vec<(String, Option<[stat_cache::Stat; 3]>)> = Vec::new();
+    let before = if cache == Cache::Local {
+        rendered_stats(settings, &compiled)
+    } else {
+        Vec::new()
+    };
+    let drift = Drift::find(settings, &compiled)?;
     if cache == Cache::Local {
-        for (dir, _, trust) in &compiled.fresh {
-            if *trust == Trust::Rendered {
-                before.push((dir.clone(), stat_cache::stats(&settings.root, dir)));
-            }
-        }
+        learn(settings, &compiled, &mut stat_cache, &before, &drift.paths);
     }
-    let mut drift = Vec::new();
-    let mut drifted = Vec::new();
-    for (path, content) in &compiled.plan.files {
-        let on_disk = read_output(&settings.root.join(path)).and_then(|b| String::from_utf8(b).ok());
-        if on_disk.as_deref() != Some(content.as_str()) {
-            drifted.push(path.clone());
-            drift.push(report::unified_diff(
-                path,
-                on_disk.as_deref().unwrap_or_default(),
-                content,
-                settings.color,
-            ));
-        }
-    }
-    let stale = compiled
-        .plan
-        .stale_files(&settings.root)
-        .map_err(|source| Error::ReadGenerated { source })?;
-    drifted.extend(stale.iter().cloned());
-    for path in &stale {
-        let on_disk = read_output(&settings.root.join(path))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        drift.push(report::unified_diff(path, &on_disk, "", settings.color));
-    }
-    if cache == Cache::Local {
-        learn(settings, &compiled, &mut stat_cache, &before, &drifted);
-    }
-    let status = match (compiled.diags.is_empty(), drift.is_empty()) {
+    let status = match (compiled.diags.is_empty(), drift.diffs.is_empty()) {
         (false, _) => ExitStatus::Errors,
         (true, true) => ExitStatus::Ok,
         (true, false) => ExitStatus::Drift,
     };
+    report_result(settings, &compiled, status, &drift);
+    Ok(status)
+}
+
+/// The stats of the target folders this run rendered.
+fn rendered_stats(settings: &Settings, compiled: &Compiled) -> Vec<(String, Option<[stat_cache::Stat; 3]>)> {
+    compiled
+        .fresh
+        .iter()
+        .filter(|(_, _, trust)| *trust == Trust::Rendered)
+        .map(|(dir, _, _)| (dir.clone(), stat_cache::stats(&settings.root, dir)))
+        .collect()
+}
+
+/// The committed files that differ from what the catalog renders.
+struct Drift {
+    /// One unified diff per file.
+    diffs: Vec<String>,
+    paths: Vec<String>,
+}
+
+impl Drift {
+    /// Compares every planned file with the one on disk, and lists stale
+    /// files as removals.
+    fn find(settings: &Settings, compiled: &Compiled) -> Result<Drift, Error> {
+        let mut drift = Drift {
+            diffs: Vec::new(),
+            paths: Vec::new(),
+        };
+        for (path, content) in &compiled.plan.files {
+            let on_disk = read_output(&settings.root.join(path)).and_then(|b| String::from_utf8(b).ok());
+            if on_disk.as_deref() != Some(content.as_str()) {
+                drift.paths.push(path.clone());
+                drift.diffs.push(report::unified_diff(
+                    path,
+                    on_disk.as_deref().unwrap_or_default(),
+                    content,
+                    settings.color,
+                ));
+            }
+        }
+        let stale = compiled
+            .plan
+            .stale_files(&settings.root)
+            .map_err(|source| Error::ReadGenerated { source })?;
+        drift.paths.extend(stale.iter().cloned());
+        for path in &stale {
+            let on_disk = read_output(&settings.root.join(path))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            drift
+                .diffs
+                .push(report::unified_diff(path, &on_disk, "", settings.color));
+        }
+        Ok(drift)
+    }
+}
+
+/// The drift on stdout (or the JSON result), the diagnostics, and the status line.
+fn report_result(settings: &Settings, compiled: &Compiled, status: ExitStatus, drift: &Drift) {
     if settings.format == Format::Json {
         let word = ["up-to-date", "drift", "errors"][status.code() as usize];
         let fields = json!({
             "status": word,
-            "drift": drifted,
+            "drift": drift.paths,
             "targets": compiled.targets,
             "services": compiled.services,
             "rendered": compiled.rendered,
@@ -95,27 +128,26 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
         });
         report::json_result(fields, &compiled.diags);
     } else {
-        report::stdout(&drift.concat());
+        report::stdout(&drift.diffs.concat());
     }
     report::diagnostics(settings, &compiled.sources, &compiled.diags);
-    if status == ExitStatus::Errors {
-        return Ok(status);
-    }
-    if drift.is_empty() {
-        report::status(
+    match status {
+        ExitStatus::Errors => {}
+        ExitStatus::Ok => report::status(
             settings,
             &format!(
                 "up to date: {} targets of {} services ({} rendered and compared)",
                 compiled.targets, compiled.services, compiled.rendered
             ),
-        );
-    } else {
-        report::status(
+        ),
+        ExitStatus::Drift => report::status(
             settings,
-            &format!("{} generated files are out of date; run `stamp build`", drift.len()),
-        );
+            &format!(
+                "{} generated files are out of date; run `stamp build`",
+                drift.diffs.len()
+            ),
+        ),
     }
-    Ok(status)
 }
 
 /// Teaches the local stat cache the targets this check rendered and found

@@ -10,28 +10,23 @@ use serde_json::json;
 use crate::atomic::read_output;
 use crate::changes::{self, Changes};
 use crate::cli::{Format, Settings};
-use crate::commands::{ERRORS, OK};
 use crate::compile::{Cache, Compiled, compile};
+use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::report;
 use crate::stat_cache::StatCache;
 
-pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
-    let changes = match base {
-        None => working_tree_vs_disk(settings),
-        Some(rev) => rendered_at(&settings.root, rev, settings).and_then(|old| {
-            let new = render_all(settings, Sources::from_dir(&settings.root).map_err(|e| e.to_string())?)?;
-            Ok((changes::compare(&old, &new), false))
-        }),
-    };
-    let (changes, errors) = match changes {
-        Ok(changes) => changes,
-        Err(message) => {
-            // An empty message: the reason was reported already.
-            if !message.is_empty() {
-                eprintln!("error: {message}");
-            }
-            return ERRORS;
+pub(crate) fn run(settings: &Settings, base: Option<&str>, stat: bool) -> Result<ExitStatus, Error> {
+    let (changes, errors) = match base {
+        None => match working_tree_vs_disk(settings)? {
+            Some(changes) => changes,
+            // Shared inputs are broken; that was reported already.
+            None => return Ok(ExitStatus::Errors),
+        },
+        Some(rev) => {
+            let old = rendered_at(&settings.root, rev, settings)?;
+            let new = render_all(settings, read_repo(settings)?)?;
+            (changes::compare(&old, &new), false)
         }
     };
     let mut out = std::io::stdout().lock();
@@ -43,36 +38,44 @@ pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
     // A closed pipe (`stamp diff | head`) is not an error.
     let _ = out.write_all(text.as_bytes());
     // The changes shown leave out the failing services: not a clean result.
-    if errors { ERRORS } else { OK }
+    Ok(ExitStatus::from_errors(errors))
+}
+
+fn read_repo(settings: &Settings) -> Result<Sources, Error> {
+    Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })
 }
 
 /// Everything the working tree renders to, path → content.
-pub fn render_all(settings: &Settings, sources: Sources) -> Result<BTreeMap<String, String>, String> {
+fn render_all(settings: &Settings, sources: Sources) -> Result<BTreeMap<String, String>, Error> {
     let compiled = compile(&settings.root, sources, Cache::Ignore, &StatCache::default(), None);
     if !compiled.diags.is_empty() {
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
-        return Err("the catalog has errors; fix them first".into());
+        return Err(Error::refused("the catalog has errors; fix them first"));
     }
     Ok(compiled.plan.files)
 }
 
 /// What revision `rev` rendered to, computed now from its inputs in git.
-pub fn rendered_at(root: &Path, rev: &str, settings: &Settings) -> Result<BTreeMap<String, String>, String> {
-    let sources = Sources::from_git(root, rev)?;
+fn rendered_at(root: &Path, rev: &str, settings: &Settings) -> Result<BTreeMap<String, String>, Error> {
+    let sources = Sources::from_git(root, rev).map_err(Error::Git)?;
     let compiled = compile(root, sources, Cache::Ignore, &StatCache::default(), None);
     if !compiled.diags.is_empty() {
         report::diagnostics(settings, &compiled.sources, &compiled.diags);
-        return Err(format!(
+        return Err(Error::refused(format!(
             "the catalog at `{rev}` has errors, so its output cannot be rendered"
-        ));
+        )));
     }
     Ok(compiled.plan.files)
 }
 
 /// Pending changes: what `build` would write and remove, and whether the
-/// catalog has errors (whose services' output a build would keep).
-fn working_tree_vs_disk(settings: &Settings) -> Result<(Changes, bool), String> {
-    let sources = Sources::from_dir(&settings.root).map_err(|e| e.to_string())?;
+/// catalog has errors (whose services' output a build would keep). None when
+/// shared inputs are broken, which it reports.
+fn working_tree_vs_disk(settings: &Settings) -> Result<Option<(Changes, bool)>, Error> {
+    let sources = read_repo(settings)?;
     let compiled: Compiled = compile(
         &settings.root,
         sources,
@@ -85,7 +88,7 @@ fn working_tree_vs_disk(settings: &Settings) -> Result<(Changes, bool), String> 
     }
     if compiled.shared_broken {
         report::shared_inputs_broken("there is nothing to compare");
-        return Err(String::new());
+        return Ok(None);
     }
     let mut old = BTreeMap::new();
     let mut new = compiled.plan.files.clone();
@@ -94,14 +97,18 @@ fn working_tree_vs_disk(settings: &Settings) -> Result<(Changes, bool), String> 
             old.insert(path.clone(), String::from_utf8_lossy(&bytes).into_owned());
         }
     }
-    for path in compiled.plan.stale_files(&settings.root).map_err(|e| e.to_string())? {
+    let stale = compiled
+        .plan
+        .stale_files(&settings.root)
+        .map_err(|source| Error::ReadGenerated { source })?;
+    for path in stale {
         let text = read_output(&settings.root.join(&path))
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .unwrap_or_default();
         old.insert(path.clone(), text);
         new.remove(&path);
     }
-    Ok((changes::compare(&old, &new), !compiled.diags.is_empty()))
+    Ok(Some((changes::compare(&old, &new), !compiled.diags.is_empty())))
 }
 
 fn unified(changes: &Changes, color: bool) -> String {

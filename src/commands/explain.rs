@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Format, Settings};
-use crate::commands::{ERRORS, OK};
 use crate::compile::{Parsed, parse_and_resolve};
 use crate::diagnostic::did_you_mean;
+use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::resolve::{Origin, Target};
 use crate::{catalog, report, resolve};
@@ -26,14 +26,16 @@ struct Entry<'a> {
     origin: Option<&'a Origin>,
 }
 
-pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option<&str>) -> i32 {
-    let sources = match Sources::from_dir(&settings.root) {
-        Ok(sources) => sources,
-        Err(e) => {
-            eprintln!("error: cannot read the repo at `{}`: {e}", settings.root.display());
-            return ERRORS;
-        }
-    };
+pub(crate) fn run(
+    settings: &Settings,
+    service: &str,
+    env: Option<&str>,
+    region: Option<&str>,
+) -> Result<ExitStatus, Error> {
+    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
     let Parsed {
         catalog,
         resolved,
@@ -47,17 +49,16 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
         .map(|s| s.name.value.as_str())
         .chain(catalog.broken_services.iter().map(String::as_str));
     if !known.clone().any(|s| s == service) {
-        eprintln!("error: service `{service}` is not in `catalog/services/`");
-        if let Some(best) = did_you_mean(service, known) {
-            eprintln!("hint: did you mean `{best}`?");
-        }
-        return ERRORS;
+        return Err(Error::Refused {
+            message: format!("service `{service}` is not in `catalog/services/`"),
+            hint: did_you_mean(service, known).map(|best| format!("did you mean `{best}`?")),
+        });
     }
     if resolved.failed_services.contains(service) {
         let file = format!("{}{service}.yaml", catalog::SERVICES_DIR);
         diags.retain(|d| d.file == file || !d.file.starts_with(catalog::SERVICES_DIR));
         report::diagnostics(settings, &sources, &diags);
-        return ERRORS;
+        return Ok(ExitStatus::Errors);
     }
     let targets: Vec<&Target> = resolved
         .targets
@@ -65,12 +66,11 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
         .filter(|t| t.service == service && env.is_none_or(|e| t.env == e) && region.is_none_or(|r| t.region == r))
         .collect();
     if targets.is_empty() {
-        eprintln!(
-            "error: service `{service}` has no target in environment `{}` and region `{}`",
+        return Err(Error::refused(format!(
+            "service `{service}` has no target in environment `{}` and region `{}`",
             env.unwrap_or("*"),
             region.unwrap_or("*")
-        );
-        return ERRORS;
+        )));
     }
     let explained: Vec<Explained> = targets.iter().map(|t| explain(t)).collect();
     match settings.format {
@@ -79,7 +79,7 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
         }
         Format::Text | Format::GithubMatrix => report::stdout(&text(&explained)),
     }
-    OK
+    Ok(ExitStatus::Ok)
 }
 
 fn explain(target: &Target) -> Explained<'_> {

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::cli::Settings;
-use crate::commands::{ERRORS, OK};
+use crate::error::{Error, ExitStatus};
 use crate::report;
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -43,11 +43,11 @@ generated/.stamp-writing
 
 /// Where stamp's source lives: the pre-commit hooks and the CI workflow
 /// install it from here.
-pub const STAMP_REPO: &str = "https://github.com/acme/stamp";
+pub(crate) const STAMP_REPO: &str = "https://github.com/acme/stamp";
 
 /// `.pre-commit-config.yaml` pinning the commit this binary was built from:
 /// no release is tagged yet, and a commit is a ref the repository surely has.
-pub fn pre_commit_config(commit: Option<&str>) -> String {
+pub(crate) fn pre_commit_config(commit: Option<&str>) -> String {
     match commit {
         Some(commit) => format!(
             "# pre-commit (https://pre-commit.com): `pre-commit install` runs `stamp check`
@@ -85,7 +85,7 @@ repos:
 }
 
 /// Every file `init` writes, in order.
-pub fn scaffold() -> Vec<(&'static str, Cow<'static, str>)> {
+pub(crate) fn scaffold() -> Vec<(&'static str, Cow<'static, str>)> {
     let mut files: Vec<(&str, Cow<str>)> = vec![
         ("stamp.yaml", STAMP_YAML.into()),
         ("Makefile", MAKEFILE.into()),
@@ -146,7 +146,7 @@ fn create(path: &Path, content: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run(settings: &Settings, dir: &Path) -> i32 {
+pub(crate) fn run(settings: &Settings, dir: &Path) -> Result<ExitStatus, Error> {
     let files = scaffold();
     let (mut existing, mut links) = (Vec::new(), Vec::new());
     for (path, _) in &files {
@@ -156,28 +156,36 @@ pub fn run(settings: &Settings, dir: &Path) -> i32 {
             _ => {}
         }
     }
+    let mut refusals = Vec::new();
     if !links.is_empty() {
-        eprintln!(
-            "error: {} in `{}` is a symbolic link; init never writes through one\nhint: run it in an empty folder",
-            some_of(&links),
-            dir.display()
-        );
+        refusals.push(Error::with_hint(
+            format!(
+                "{} in `{}` is a symbolic link; init never writes through one",
+                some_of(&links),
+                dir.display()
+            ),
+            "run it in an empty folder",
+        ));
     }
     if !existing.is_empty() {
-        eprintln!(
-            "error: `{}` already holds {}; init never overwrites a file\nhint: run it in an empty folder",
-            dir.display(),
-            some_of(&existing)
-        );
+        refusals.push(Error::with_hint(
+            format!(
+                "`{}` already holds {}; init never overwrites a file",
+                dir.display(),
+                some_of(&existing)
+            ),
+            "run it in an empty folder",
+        ));
     }
-    if !links.is_empty() || !existing.is_empty() {
-        return ERRORS;
+    if !refusals.is_empty() {
+        return Err(Error::All(refusals));
     }
     for (path, content) in &files {
-        if let Err(e) = create(&dir.join(path), content) {
-            eprintln!("error: cannot write `{}`: {e}", dir.join(path).display());
-            return ERRORS;
-        }
+        let path = dir.join(path);
+        create(&path, content).map_err(|source| Error::WriteFile {
+            path: path.display().to_string(),
+            source,
+        })?;
     }
     report::status(
         settings,
@@ -192,5 +200,5 @@ pub fn run(settings: &Settings, dir: &Path) -> i32 {
             dir.display()
         ),
     );
-    OK
+    Ok(ExitStatus::Ok)
 }

@@ -1,16 +1,12 @@
-//! One file per subcommand. `build` and `check` return
-//! `Result<ExitStatus, Error>`; the others still return the exit code.
+//! One file per subcommand, each a `run` returning `Result<ExitStatus, Error>`
+//! that `lib::run` maps to the exit code.
 
-pub mod affected;
-pub mod build;
-pub mod check;
-pub mod diff;
-pub mod explain;
-pub mod init;
-pub mod new;
-pub mod validate;
-pub mod watch;
-
-/// Exit codes from SPEC §3, for the commands not yet on `ExitStatus`.
-pub const OK: i32 = 0;
-pub const ERRORS: i32 = 2;
+pub(crate) mod affected;
+pub(crate) mod build;
+pub(crate) mod check;
+pub(crate) mod diff;
+pub(crate) mod explain;
+pub(crate) mod init;
+pub(crate) mod new;
+pub(crate) mod validate;
+pub(crate) mod watch;

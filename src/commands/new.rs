@@ -6,33 +6,24 @@ use crate::blueprint;
 use crate::catalog::reader::dns_label_problem;
 use crate::catalog::{self, Lookup, SERVICES_DIR, Table};
 use crate::cli::{NewArgs, Settings};
-use crate::commands::{ERRORS, OK};
 use crate::compile::parse_and_resolve;
 use crate::diagnostic::did_you_mean;
+use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::{report, resolve};
 
-pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
-    let sources = match Sources::from_dir(&settings.root) {
-        Ok(sources) => sources,
-        Err(e) => {
-            eprintln!("error: cannot read the repo at `{}`: {e}", settings.root.display());
-            return ERRORS;
-        }
-    };
+pub(crate) fn run(settings: &Settings, new: &NewArgs) -> Result<ExitStatus, Error> {
+    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
     let path = format!("{SERVICES_DIR}{}.yaml", new.service);
-    let composed = match compose(&sources, new) {
-        Ok(composed) => composed,
-        Err(problems) => {
-            for problem in problems {
-                eprintln!("error: {problem}");
-            }
-            return ERRORS;
-        }
-    };
+    let composed =
+        compose(&sources, new).map_err(|problems| Error::All(problems.into_iter().map(Error::refused).collect()))?;
     if settings.root.join(&path).exists() {
-        eprintln!("error: `{path}` already exists; `stamp new` never overwrites a service");
-        return ERRORS;
+        return Err(Error::refused(format!(
+            "`{path}` already exists; `stamp new` never overwrites a service"
+        )));
     }
     // The new file must pass the same checks as the rest of the catalog.
     let mut with_new = sources.clone();
@@ -56,15 +47,17 @@ pub fn run(settings: &Settings, new: &NewArgs) -> i32 {
         }
         report::diagnostics(settings, &with_new, &unplaced);
         eprintln!("`{path}` was not written");
-        return ERRORS;
+        return Ok(ExitStatus::Errors);
     }
-    if let Err(e) = crate::atomic::write_atomic(&settings.root.join(&path), composed.text.as_bytes()) {
-        eprintln!("error: cannot write `{path}`: {e}");
-        return ERRORS;
-    }
+    crate::atomic::write_atomic(&settings.root.join(&path), composed.text.as_bytes()).map_err(|source| {
+        Error::WriteFile {
+            path: path.clone(),
+            source,
+        }
+    })?;
     report::stdout(&composed.text);
     report::status(settings, &format!("wrote `{path}`; run `stamp build` to render it"));
-    OK
+    Ok(ExitStatus::Ok)
 }
 
 /// The service file `new` would write, and for each line the command-line
@@ -96,6 +89,22 @@ fn check<T>(table: &Table<T>, flag: &str, name: &str, problems: &mut Vec<String>
 fn compose(sources: &Sources, new: &NewArgs) -> Result<Composed, Vec<String>> {
     let (catalog, _) = catalog::parse(sources);
     let (blueprints, _) = blueprint::parse(sources);
+    check_names(&catalog, new)?;
+    let (repository, tag) = image(&catalog, new)?;
+    check_schedule(&catalog, &blueprints, new)?;
+    let archetype = catalog
+        .profiles
+        .get(&new.profile)
+        .and_then(|p| blueprints.archetypes.get(&p.archetype.value));
+    Ok(service_file(&catalog, new, archetype, &repository, &tag))
+}
+
+fn runs_on_schedule(archetype: &blueprint::Blueprint) -> bool {
+    archetype.requires("schedule")
+}
+
+/// Each name given must be a DNS label or name an entry of the catalog.
+fn check_names(catalog: &catalog::Catalog, new: &NewArgs) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     if let Some(problem) = dns_label_problem(&new.service) {
         problems.push(format!(
@@ -109,32 +118,31 @@ fn compose(sources: &Sources, new: &NewArgs) -> Result<Composed, Vec<String>> {
     for env in &new.envs {
         check(&catalog.environments, "--env", env, &mut problems);
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let envs: Vec<&str> = if new.envs.is_empty() {
-        catalog
-            .environments
-            .items
-            .iter()
-            .map(|e| e.name.value.as_str())
-            .collect()
-    } else {
-        new.envs.iter().map(String::as_str).collect()
-    };
-    let (repository, tag) = match &new.image {
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// The image repository and tag: `--image`, or the registry most services use.
+fn image(catalog: &catalog::Catalog, new: &NewArgs) -> Result<(String, String), Vec<String>> {
+    match &new.image {
         Some(image) => match image.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
-            Some((repository, tag)) => (repository.to_string(), tag.to_string()),
-            None => return Err(vec![format!("--image `{image}` needs a tag: `repository:tag`")]),
+            Some((repository, tag)) => Ok((repository.to_string(), tag.to_string())),
+            None => Err(vec![format!("--image `{image}` needs a tag: `repository:tag`")]),
         },
-        None => (
-            format!("{}/{}", registry_prefix(&catalog), new.service),
+        None => Ok((
+            format!("{}/{}", registry_prefix(catalog), new.service),
             "0.1.0".to_string(),
-        ),
-    };
+        )),
+    }
+}
+
+/// `--schedule` only with a profile whose archetype runs on one.
+fn check_schedule(
+    catalog: &catalog::Catalog,
+    blueprints: &blueprint::Blueprints,
+    new: &NewArgs,
+) -> Result<(), Vec<String>> {
     let profile = catalog.profiles.get(&new.profile);
     let archetype = profile.and_then(|p| blueprints.archetypes.get(&p.archetype.value));
-    let runs_on_schedule = |a: &blueprint::Blueprint| a.requires("schedule");
     if let (Some(schedule), Some(profile), Some(archetype)) = (&new.schedule, profile, archetype)
         && !runs_on_schedule(archetype)
     {
@@ -163,6 +171,27 @@ fn compose(sources: &Sources, new: &NewArgs) -> Result<Composed, Vec<String>> {
         });
         return Err(vec![problem]);
     }
+    Ok(())
+}
+
+/// The service file's lines, each with the argument that set it.
+fn service_file(
+    catalog: &catalog::Catalog,
+    new: &NewArgs,
+    archetype: Option<&blueprint::Blueprint>,
+    repository: &str,
+    tag: &str,
+) -> Composed {
+    let envs: Vec<&str> = if new.envs.is_empty() {
+        catalog
+            .environments
+            .items
+            .iter()
+            .map(|e| e.name.value.as_str())
+            .collect()
+    } else {
+        new.envs.iter().map(String::as_str).collect()
+    };
     let image_arg = Some(match &new.image {
         Some(image) => format!("--image `{image}`"),
         None => format!("the default image `{repository}:{tag}` (set one with --image)"),
@@ -209,7 +238,7 @@ fn compose(sources: &Sources, new: &NewArgs) -> Result<Composed, Vec<String>> {
     }
     file.line("owners:", Some(format!("--team `{}`", new.team)));
     file.line(&format!("  team: {}", new.team), Some(format!("--team `{}`", new.team)));
-    Ok(file)
+    file
 }
 
 /// The registry prefix most services use (`ghcr.io/acme`), for a new image.

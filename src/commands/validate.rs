@@ -1,16 +1,19 @@
-use serde::Deserialize;
 use serde_json::Value;
+use walkdir::WalkDir;
 
+use crate::catalog::reader::node_to_json;
 use crate::cli::{Format, Settings};
-use crate::commands::{ERRORS, OK};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::MANIFESTS_FILE;
+use crate::error::{Error, ExitStatus};
 use crate::load::{ReadProblem, Sources, kind_name, read_regular};
+use crate::paths::GENERATED_DIR;
 use crate::render::find_field_line;
 use crate::report;
+use crate::yaml_tree;
 
 /// Re-validates the committed output, whoever wrote it.
-pub fn run(settings: &Settings, only: &[String]) -> i32 {
+pub(crate) fn run(settings: &Settings, only: &[String]) -> Result<ExitStatus, Error> {
     let mut files = 0;
     let mut objects = 0;
     // Paths may be given relative to the repo root, with or without a trailing `/`.
@@ -25,8 +28,7 @@ pub fn run(settings: &Settings, only: &[String]) -> i32 {
     diags.retain(|d| wanted(&d.file));
     let selected: Vec<String> = found.into_iter().filter(|p| wanted(p)).collect();
     if selected.is_empty() && !only.is_empty() {
-        eprintln!("error: no `manifests.yaml` under {}", only.join(", "));
-        return ERRORS;
+        return Err(Error::refused(format!("no `manifests.yaml` under {}", only.join(", "))));
     }
     for path in selected {
         files += 1;
@@ -39,17 +41,22 @@ pub fn run(settings: &Settings, only: &[String]) -> i32 {
             }
         };
         for (start_line, document) in split_documents(&text) {
-            let value = match Value::deserialize(serde_norway::Deserializer::from_str(document)) {
-                Ok(value) => value,
-                Err(e) => {
-                    let line = start_line + e.location().map_or(0, |l| l.line() as u32 - 1);
-                    diags.push(Diagnostic::new(&path, Pos::new(line, 1), format!("invalid YAML: {e}")));
+            // The catalog's reader: one YAML reading for stamp's input and output.
+            let value = match yaml_tree::parse_stream(&path, document) {
+                // A document holding nothing (or only `null`) is left out.
+                Ok(nodes) => match nodes.first() {
+                    Some(node) => node_to_json(node),
+                    None => continue,
+                },
+                Err(d) => {
+                    let line = start_line + d.pos.line.saturating_sub(1);
+                    diags.push(Diagnostic {
+                        pos: Pos::new(line, d.pos.col),
+                        ..d
+                    });
                     continue;
                 }
             };
-            if value.is_null() {
-                continue;
-            }
             objects += 1;
             for error in stamp_kube::validate(&value) {
                 let field = find_field_line(document, &error.path);
@@ -76,12 +83,12 @@ pub fn run(settings: &Settings, only: &[String]) -> i32 {
     }
     report::diagnostics(settings, &Sources::default(), &diags);
     report::status(settings, &format!("validated {objects} objects in {files} files"));
-    if diags.is_empty() { OK } else { ERRORS }
+    Ok(ExitStatus::from_errors(!diags.is_empty()))
 }
 
 /// Largest manifest read: a target's objects are tens of KB; anything near
 /// this was not written by stamp.
-pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// `generated/<service>/<env>/<region>/manifests.yaml`, sorted, and a
 /// diagnostic for every symlink or special file on the way: stamp writes
@@ -89,37 +96,39 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 fn manifest_files(root: &std::path::Path) -> (Vec<String>, Vec<Diagnostic>) {
     let mut found = Vec::new();
     let mut diags = Vec::new();
-    let pattern_depth = 3;
-    let mut dirs = vec![(String::from("generated"), 0)];
-    while let Some((dir, depth)) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+    // service / env / region / manifests.yaml
+    let file_depth = 4;
+    let top = root.join(GENERATED_DIR);
+    // walkdir does not follow symlinks below `top` unless asked; a folder it
+    // cannot read holds nothing to validate.
+    let entries = WalkDir::new(&top)
+        .min_depth(1)
+        .max_depth(file_depth)
+        .sort_by_file_name();
+    for entry in entries.into_iter().flatten() {
+        let Ok(rel) = entry.path().strip_prefix(&top) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = format!("{dir}/{name}");
-            // `file_type` does not follow symlinks.
-            let Ok(kind) = entry.file_type() else { continue };
-            if kind.is_symlink() {
-                if depth < pattern_depth || name == MANIFESTS_FILE {
-                    diags.push(
-                        Diagnostic::new(&path, Pos::START, format!("`{path}` is a symlink; stamp does not follow it"))
-                            .with_hint("stamp writes only regular files and folders under `generated/`; remove the link and run `stamp build`"),
-                    );
-                }
-            } else if depth < pattern_depth && kind.is_dir() {
-                dirs.push((path, depth + 1));
-            } else if depth == pattern_depth && name == MANIFESTS_FILE {
-                if kind.is_file() {
-                    found.push(path);
-                } else {
-                    let d = ReadProblem::NotRegular(kind_name(kind));
-                    diags.push(d.diagnostic(&path, None));
-                }
+        let path = format!("{GENERATED_DIR}/{}", rel.to_string_lossy());
+        let name = entry.file_name();
+        let kind = entry.file_type();
+        let at_file_depth = entry.depth() == file_depth;
+        if kind.is_symlink() {
+            if !at_file_depth || name == MANIFESTS_FILE {
+                diags.push(
+                    Diagnostic::new(&path, Pos::START, format!("`{path}` is a symlink; stamp does not follow it"))
+                        .with_hint("stamp writes only regular files and folders under `generated/`; remove the link and run `stamp build`"),
+                );
+            }
+        } else if at_file_depth && name == MANIFESTS_FILE {
+            if kind.is_file() {
+                found.push(path);
+            } else {
+                let d = ReadProblem::NotRegular(kind_name(kind));
+                diags.push(d.diagnostic(&path, None));
             }
         }
     }
-    found.sort();
     (found, diags)
 }
 

@@ -13,45 +13,35 @@ use notify_debouncer_full::new_debouncer;
 use crate::catalog::STAMP_FILE;
 use crate::cli::Settings;
 use crate::commands::build::{self, Built};
-use crate::commands::{ERRORS, OK};
 use crate::compile::Cache;
+use crate::error::{Error, ExitStatus};
 use crate::paths::INPUT_DIRS;
 use crate::report;
 
-pub fn run(settings: &Settings) -> i32 {
+pub(crate) fn run(settings: &Settings) -> Result<ExitStatus, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-        eprintln!("error: cannot handle Ctrl-C: {e}");
-        return ERRORS;
-    }
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| watch_error("handle Ctrl-C", e))?;
     rebuild(settings, "initial build");
 
     let (tx, rx) = channel();
     // Editors save by writing a temp file and renaming it; the debouncer
     // folds such bursts into one event per file.
-    let mut debouncer = match new_debouncer(Duration::from_millis(100), None, tx) {
-        Ok(debouncer) => debouncer,
-        Err(e) => {
-            eprintln!("error: cannot watch files: {e}");
-            return ERRORS;
-        }
-    };
+    let mut debouncer =
+        new_debouncer(Duration::from_millis(100), None, tx).map_err(|e| watch_error("watch files", e))?;
     let root = settings.root.canonicalize().unwrap_or_else(|_| settings.root.clone());
     for dir in INPUT_DIRS {
         let path = root.join(dir);
-        if path.is_dir()
-            && let Err(e) = debouncer.watch(&path, RecursiveMode::Recursive)
-        {
-            eprintln!("error: cannot watch `{dir}/`: {e}");
-            return ERRORS;
+        if path.is_dir() {
+            debouncer
+                .watch(&path, RecursiveMode::Recursive)
+                .map_err(|e| watch_error(&format!("watch `{dir}/`"), e))?;
         }
     }
     // stamp.yaml may be created or replaced: watch the root itself, shallowly.
-    if let Err(e) = debouncer.watch(&root, RecursiveMode::NonRecursive) {
-        eprintln!("error: cannot watch `{}`: {e}", root.display());
-        return ERRORS;
-    }
+    debouncer
+        .watch(&root, RecursiveMode::NonRecursive)
+        .map_err(|e| watch_error(&format!("watch `{}`", root.display()), e))?;
     report::status(
         settings,
         "watching catalog/, archetypes/, components/ and stamp.yaml; Ctrl-C to stop",
@@ -88,7 +78,14 @@ pub fn run(settings: &Settings) -> i32 {
         }
     }
     report::status(settings, "stopped watching");
-    OK
+    Ok(ExitStatus::Ok)
+}
+
+fn watch_error(action: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Watch {
+        action: action.to_string(),
+        source: Box::new(source),
+    }
 }
 
 /// Writes, creations, removals and renames; not the reads a build itself
