@@ -641,3 +641,46 @@ fn normalize(dir: &str, target: &str) -> Option<String> {
     }
     if parts.is_empty() { None } else { Some(parts.join("/")) }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn symlinked_folders_are_read_and_a_cycle_through_them_is_a_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [("catalog/a/x.yaml", "x"), ("catalog/b/y.yaml", "y")] {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        }
+        // a → b → a: neither link points at its own ancestor.
+        symlink("../b", root.join("catalog/a/to_b")).unwrap();
+        symlink("../a", root.join("catalog/b/to_a")).unwrap();
+        let sources = Sources::from_dir(root).unwrap();
+        let files: Vec<&str> = sources.iter().map(|(path, _)| path).collect();
+        assert_eq!(
+            files,
+            [
+                "catalog/a/to_b/y.yaml",
+                "catalog/a/x.yaml",
+                "catalog/b/to_a/x.yaml",
+                "catalog/b/y.yaml"
+            ]
+        );
+        let problems: Vec<String> = sources
+            .problems()
+            .iter()
+            .map(|d| format!("{}: {}", d.file, d.message))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "catalog/a/to_b/to_a: `catalog/a/to_b/to_a` is a symlink loop (or links too deep)",
+                "catalog/b/to_a/to_b: `catalog/b/to_a/to_b` is a symlink loop (or links too deep)"
+            ]
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::test::Test;
+use crate::test::{Test, copy_tree};
 
 const FORGED: &str = "generated/web/prod/eu";
 
@@ -336,7 +336,7 @@ fn a_symlinked_generated_folder_is_refused_whole() {
     let test = Test::fixture("basic");
     test.expect(&["build"], 0);
     let out_dir = outside();
-    copy_dir(&test.path().join("generated"), out_dir.path());
+    copy_tree(&test.path().join("generated"), out_dir.path());
     test.edit("catalog/services/jobs.yaml", "\"2.1.0\"", "\"2.2.0\"");
     test.remove("catalog/services/report.yaml");
     let before = listing(out_dir.path());
@@ -360,24 +360,11 @@ fn stale_output_removal_never_follows_a_symlink() {
     test.expect(&["build"], 0);
     let out_dir = outside();
     // Looks like a removed service's output, but lives outside the repo.
-    copy_dir(&test.path().join("generated/report"), out_dir.path());
+    copy_tree(&test.path().join("generated/report"), out_dir.path());
     symlink(out_dir.path(), &test.path().join("generated/gone"));
     std::fs::create_dir_all(test.path().join("generated/old/prod")).unwrap();
     symlink(out_dir.path(), &test.path().join("generated/old/prod/eu"));
     let before = listing(out_dir.path());
     test.expect(&["build"], 0);
     assert_eq!(listing(out_dir.path()), before, "nothing removed outside the repo");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
