@@ -14,10 +14,12 @@ pub mod cli;
 mod commands;
 pub mod compile;
 pub mod diagnostic;
+mod edit;
 pub mod emit;
 mod error;
 mod fingerprint;
 mod git;
+mod image_history;
 #[cfg(test)]
 mod layering;
 pub mod load;
@@ -88,6 +90,16 @@ pub fn run() -> i32 {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
         }
         Command::New(args) => commands::new::run(&settings, &args),
+        Command::Versions { .. } => exit_code(commands::versions::run(&settings)),
+        Command::Promote {
+            service,
+            to,
+            from,
+            force,
+        } => exit_code(commands::promote::run(&settings, &service, &to, from.as_deref(), force)),
+        Command::Rollback { service, env, to } => {
+            exit_code(commands::rollback::run(&settings, &service, &env, to.as_deref()))
+        }
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

@@ -8,7 +8,10 @@ pub mod diff;
 pub mod explain;
 pub mod init;
 pub mod new;
+pub mod promote;
+pub mod rollback;
 pub mod validate;
+pub mod versions;
 pub mod watch;
 
 /// Exit codes from SPEC §3, for the commands not yet on `ExitStatus`.
