@@ -720,6 +720,7 @@ pub(crate) fn declared_images(text: &str) -> Result<Declared, u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn pin(tag: &str, digest: Option<&str>) -> Pin {
         Pin {
@@ -788,5 +789,119 @@ mod tests {
         assert_eq!(refusal.line, 4);
         let text = "image: { repository: r, tag: \"1.0\" }\noverrides:\n  prod:\n    image: &p { tag: \"0.9\" }\n";
         assert_eq!(set_env_image(text, "prod", &pin("2", None), None).unwrap_err().line, 4);
+    }
+
+    /// Pieces of a service file around `overrides.prod.image`: every byte
+    /// but the tag's and digest's must come out as it went in.
+    #[derive(Debug, Clone)]
+    struct Layout {
+        crlf: bool,
+        indent: usize,
+        comments: Vec<String>,
+        blank_lines: usize,
+        flow: bool,
+        quote: u8,
+        with_digest: bool,
+        anchor_elsewhere: bool,
+        block_scalar: bool,
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        (
+            any::<bool>(),
+            2usize..5,
+            proptest::collection::vec("[ -~&&[^\\r\\n]]{0,20}", 0..3),
+            0usize..3,
+            any::<bool>(),
+            prop_oneof![Just(b'"'), Just(b'\''), Just(b' ')],
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(crlf, indent, comments, blank_lines, flow, quote, with_digest, anchor_elsewhere, block_scalar)| {
+                    Layout {
+                        crlf,
+                        indent,
+                        comments,
+                        blank_lines,
+                        flow,
+                        quote,
+                        with_digest,
+                        anchor_elsewhere,
+                        block_scalar,
+                    }
+                },
+            )
+    }
+
+    /// The file with `tag` and `digest` written in the layout's style; in
+    /// the plain style, `quoted` forces double quotes (the editor keeps a
+    /// quoted value quoted).
+    fn render(l: &Layout, tag: &str, digest: &str, quoted: bool) -> String {
+        let i = " ".repeat(l.indent);
+        let q = |v: &str| match l.quote {
+            b' ' => scalar(v, l.flow),
+            b'\'' => format!("'{v}'"),
+            _ => format!("\"{v}\""),
+        };
+        let q_tag = |v: &str| match l.quote {
+            b' ' if quoted => format!("\"{v}\""),
+            _ => q(v),
+        };
+        let mut lines = vec!["# a service".to_string()];
+        for c in &l.comments {
+            lines.push(format!("#{c}"));
+        }
+        lines.push("name: s".into());
+        lines.extend(std::iter::repeat_n(String::new(), l.blank_lines));
+        if l.anchor_elsewhere {
+            lines.push("env: &e { A: \"1\" }   # anchored, not edited".into());
+        }
+        if l.block_scalar {
+            lines.push(format!("params:\n{i}note: |\n{i}{i}tag: \"9\"\n{i}{i}  kept"));
+        }
+        lines.push("image: { repository: r, tag: \"5\" }  # top".to_string());
+        lines.push("overrides:".into());
+        lines.push(format!("{i}prod:  # prod"));
+        let d = if l.with_digest {
+            format!(", digest: {}", q(digest))
+        } else {
+            String::new()
+        };
+        if l.flow {
+            lines.push(format!("{i}{i}image: {{tag: {}{d}}}   # pin", q_tag(tag)));
+        } else {
+            lines.push(format!("{i}{i}image:"));
+            lines.push(format!("{i}{i}{i}tag: {}  # pin", q_tag(tag)));
+            if l.with_digest {
+                lines.push(format!("{i}{i}{i}digest: {}", q(digest)));
+            }
+        }
+        lines.push(format!("{i}{i}replicas: 2"));
+        lines.push(String::new());
+        lines.push("owners: { team: t }".into());
+        let nl = if l.crlf { "\r\n" } else { "\n" };
+        lines.join("\n").replace('\n', nl) + nl
+    }
+
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Promote changes only the bytes of the values it sets.
+        #[test]
+        fn only_the_pinned_values_change(l in layout(), old in "[a-z][a-z0-9.]{0,6}|[0-9]\\.[0-9]{1,2}", new in "[a-z][a-z0-9.]{0,6}|[0-9]\\.[0-9]{1,2}|1e3|0755|on") {
+            let before = render(&l, &old, D1, false);
+            let pin = Pin { tag: new.clone(), digest: l.with_digest.then(|| D2.to_string()) };
+            let after = set_env_image(&before, "prod", &pin, Some(&Pin { tag: "5".into(), digest: None }));
+            let quoted = scalar(&old, l.flow).starts_with('"');
+            prop_assert_eq!(after.unwrap(), render(&l, &new, D2, quoted));
+        }
     }
 }

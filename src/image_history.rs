@@ -197,10 +197,11 @@ pub(crate) fn utc(seconds: i64) -> String {
     )
 }
 
-/// `24h`, `90m`, `2d` for a number of seconds, in the largest whole unit.
+/// `24h`, `90m`, `3d` for a number of seconds: the largest whole unit,
+/// days only from two of them (a day's soak reads as `24h`).
 pub(crate) fn duration(seconds: u64) -> String {
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if seconds >= size && seconds.is_multiple_of(size) {
+        if seconds >= size * u64::from(unit == "d") * 2 && seconds >= size && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }
@@ -229,7 +230,8 @@ mod tests {
     fn utc_dates() {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(1_767_348_000), "2026-01-02T10:00:00Z");
-        assert_eq!(duration(86_400), "1d");
+        assert_eq!(duration(86_400), "24h");
+        assert_eq!(duration(3 * 86_400), "3d");
         assert_eq!(duration(5400), "90m");
     }
 

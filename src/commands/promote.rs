@@ -162,7 +162,7 @@ pub(crate) fn write_and_build(
         Ok(edited) => edited,
         Err(refusal) => {
             return Ok(Refused::new(format!("{file}:{}: {}", refusal.line, refusal.message))
-                .hint("the file is unchanged; set `overrides.<env>.image` by hand")
+                .hint("the file is unchanged")
                 .report());
         }
     };

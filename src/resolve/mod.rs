@@ -176,7 +176,7 @@ fn digest_required(service: &Service, env: &Environment, values: &Values, diags:
             ),
         )
         .with_hint(format!(
-            "set `image.digest` beside the tag, in `overrides.{}.image` to pin it there only",
+            "set `image.digest`, or `overrides.{}.image.digest` for this environment alone",
             env.name.value
         )),
     );
