@@ -158,6 +158,8 @@ pub(crate) fn first_parent_changes(root: &Path, pathspec: &str) -> Result<Vec<Fi
             "--first-parent",
             "--diff-merges=first-parent",
             "--no-renames",
+            // Paths from `root`, which may be a folder of the git repo.
+            "--relative",
             "--raw",
             "--no-abbrev",
             "-z",

@@ -6,6 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::edit::{Declared, Pin, declared_images};
 use crate::git;
 
@@ -51,25 +53,28 @@ pub(crate) struct Runs {
 pub(crate) const FETCH_MORE: &str = "this is a shallow clone and the history it needs is missing; fetch more history (`git fetch --unshallow`, or `fetch-depth: 0` in CI)";
 
 impl History {
-    /// Reads the history of every file under `dir` (`catalog/services/`) in
-    /// one `git log` walk and one batch of blob reads.
-    pub(crate) fn load(root: &Path, dir: &str) -> Result<History, String> {
+    /// Reads the history of every file under `pathspec` (`catalog/services/`,
+    /// or one service file) in one `git log` walk and one batch of blob reads.
+    pub(crate) fn load(root: &Path, pathspec: &str) -> Result<History, String> {
         if git::commit_of(root, "HEAD")?.is_none() {
             return Err("there is no git history here (no commit at HEAD); promote, rollback and `versions --format json` read the service files' history".into());
         }
         let boundaries = git::shallow_boundaries(root)?;
-        let mut changes = git::first_parent_changes(root, dir)?;
+        let mut changes = git::first_parent_changes(root, pathspec)?;
         changes.reverse();
         let blobs: Vec<&str> = changes.iter().filter_map(|c| c.blob.as_deref()).collect();
-        let mut texts = git::cat_blobs(root, blobs.into_iter())?.into_iter();
+        let texts = git::cat_blobs(root, blobs.into_iter())?;
+        // Thousands of files times their versions: parse on every core.
+        let mut parsed = texts
+            .into_par_iter()
+            .map(|text| String::from_utf8(text).ok().and_then(|t| declared_images(&t).ok()))
+            .collect::<Vec<_>>()
+            .into_iter();
         let mut files: HashMap<String, Vec<Version>> = HashMap::new();
         let mut truncated = BTreeSet::new();
         for change in changes {
             let declared = match &change.blob {
-                Some(_) => {
-                    let text = texts.next().ok_or("git cat-file ended early")?;
-                    String::from_utf8(text).ok().and_then(|t| declared_images(&t).ok())
-                }
+                Some(_) => parsed.next().ok_or("git cat-file ended early")?,
                 None => None,
             };
             let versions = files.entry(change.path.clone()).or_default();

@@ -139,9 +139,9 @@ pub(crate) fn load(settings: &Settings, name: &str) -> Result<Result<Loaded, Exi
     }))
 }
 
-/// Reads the service files' history, or why it cannot.
-pub(crate) fn history(settings: &Settings) -> Result<History, Refused> {
-    History::load(&settings.root, SERVICES_DIR).map_err(Refused::new)
+/// Reads the history of one service file, or why it cannot.
+pub(crate) fn history(settings: &Settings, file: &str) -> Result<History, Refused> {
+    History::load(&settings.root, file).map_err(Refused::new)
 }
 
 /// Writes `pin` as `env`'s image, says what changed, then builds.
@@ -239,8 +239,8 @@ fn plan(
     if loaded.pin(to).as_ref() == Some(&pin) {
         return Ok((pin, why));
     }
-    let history = history(settings)?;
     let file = &loaded.service().file;
+    let history = history(settings, file)?;
     check_soak(&history, loaded, source, &pin)?;
     for env in loaded.environments() {
         let runs = history.runs(file, &env.name.value, Some(&loaded.declared));

@@ -49,7 +49,7 @@ fn at_revision(settings: &Settings, loaded: &Loaded, env: &str, rev: &str) -> Re
 
 /// The version `env` ran before the current one.
 fn previous(settings: &Settings, loaded: &Loaded, env: &str) -> Result<(Pin, String), Refused> {
-    let history = promote::history(settings)?;
+    let history = promote::history(settings, &loaded.service().file)?;
     let environment = loaded.environment(env)?;
     let soak = environment.soak.as_ref().map(|s| s.value);
     let runs = history.runs(&loaded.service().file, env, Some(&loaded.declared));
