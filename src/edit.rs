@@ -413,9 +413,17 @@ fn edit_overrides(
         if redundant {
             return Ok(text.to_string());
         }
+        // Indent the new entry's map by the file's own step (the column of
+        // the first environment under the top-level `overrides`).
+        let step = overrides
+            .entries()
+            .first()
+            .map(|(_, key, _)| column(text, key.start).0)
+            .filter(|c| *c > 0)
+            .unwrap_or(2);
         let entry = match overrides.is_flow() {
             true => format!("{}: {{ image: {} }}", scalar(env, true), flow_pin(pin)),
-            false => format!("{}:\n  image: {}", scalar(env, false), flow_pin(pin)),
+            false => format!("{}:\n{}image: {}", scalar(env, false), " ".repeat(step), flow_pin(pin)),
         };
         return insert_entry(text, overrides, &entry);
     };
@@ -766,6 +774,16 @@ mod tests {
         let text = "name: s\nimage: { repository: r, tag: \"1.0\" }\noverrides:\n  dev: { size: small }\n";
         let out = set_env_image(text, "dev", &pin("0.9", None), Some(&pin("1.0", None))).unwrap();
         assert_eq!(out, text.replace("{ size", "{ image: { tag: \"0.9\" }, size"));
+    }
+
+    #[test]
+    fn a_new_environment_entry_follows_the_file_indentation() {
+        let text = "image: { repository: r, tag: \"1.0\" }\noverrides:\n    dev:\n        size: small\n";
+        let out = set_env_image(text, "prod", &pin("0.9", None), Some(&pin("1.0", None))).unwrap();
+        assert_eq!(
+            out,
+            "image: { repository: r, tag: \"1.0\" }\noverrides:\n    prod:\n        image: { tag: \"0.9\" }\n    dev:\n        size: small\n"
+        );
     }
 
     #[test]
