@@ -109,6 +109,38 @@ pub enum Command {
         /// Where to create it [default: `-C DIR`, else the current directory]
         dir: Option<PathBuf>,
     },
+    /// The image version of every service in every environment, in promotion order
+    Versions {
+        /// Output format: `text`, `json` (with who set each version and when) or `markdown`
+        // The same id as the global `--format`, as `affected` does.
+        #[arg(long, value_name = "FORMAT", value_parser = VersionsFormat, default_value = "text")]
+        format: Format,
+    },
+    /// Copy a service's image to an environment from the one before it, then build
+    Promote {
+        /// The service, as named in `catalog/services/<SERVICE>.yaml`
+        service: String,
+        /// The environment to promote to
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// The environment to copy from [default: the service's previous one in promotion order]
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+        /// Promote even when the version has not soaked, or was rolled back
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set a service's image in an environment back to an earlier version, then build
+    Rollback {
+        /// The service, as named in `catalog/services/<SERVICE>.yaml`
+        service: String,
+        /// The environment to roll back
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// The git revision whose version to go back to [default: the one before the current]
+        #[arg(long, value_name = "REV")]
+        to: Option<String>,
+    },
 }
 
 /// `stamp new`'s arguments.
@@ -144,6 +176,38 @@ pub enum Format {
     Json,
     /// What a GitHub Actions `strategy.matrix` takes, one matrix per line
     GithubMatrix,
+    /// A markdown table (`versions` only)
+    #[value(skip)]
+    Markdown,
+}
+
+/// `versions --format`: `text`, `json` or `markdown`.
+#[derive(Clone)]
+struct VersionsFormat;
+
+impl clap::builder::TypedValueParser for VersionsFormat {
+    type Value = Format;
+
+    fn parse_ref(&self, cmd: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<Format, clap::Error> {
+        match value.to_str() {
+            Some("text") => Ok(Format::Text),
+            Some("json") => Ok(Format::Json),
+            Some("markdown") => Ok(Format::Markdown),
+            _ => Err(cmd.clone().error(
+                ErrorKind::InvalidValue,
+                format!(
+                    "`--format {}` is not a format of `versions`: use `text`, `json` or `markdown`",
+                    value.to_string_lossy()
+                ),
+            )),
+        }
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            ["text", "json", "markdown"].into_iter().map(PossibleValue::new),
+        ))
+    }
 }
 
 /// The global `--format`: `text` or `json`. `github-matrix` is `affected`'s

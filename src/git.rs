@@ -1,7 +1,7 @@
 //! Every git command stamp runs: reading a revision's files from the object
 //! store (for `diff --base` and `affected`) and the `origin` remote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Runs `git args` in `root`; its stdout, or why it failed.
@@ -132,4 +132,87 @@ pub(crate) fn origin_url(root: &Path) -> Option<String> {
         .ok()?;
     let url = String::from_utf8(output.stdout).ok()?.trim().to_string();
     (output.status.success() && !url.is_empty()).then_some(url)
+}
+
+/// One commit of a first-parent walk that changed a file.
+#[derive(Clone, Debug)]
+pub(crate) struct FileChange {
+    pub(crate) commit: String,
+    /// Committer time, seconds since the epoch.
+    pub(crate) time: i64,
+    pub(crate) author: String,
+    pub(crate) path: String,
+    /// The file's blob after the commit; None when the commit deleted it.
+    pub(crate) blob: Option<String>,
+}
+
+/// Every change to files under `pathspec` on HEAD's first-parent history,
+/// newest first, in one `git log` walk. A merge counts as the commit that
+/// changed what its first parent had, so a merged branch's changes date
+/// from the merge.
+pub(crate) fn first_parent_changes(root: &Path, pathspec: &str) -> Result<Vec<FileChange>, String> {
+    let log = run(
+        root,
+        &[
+            "log",
+            "--first-parent",
+            "--diff-merges=first-parent",
+            "--no-renames",
+            // Paths from `root`, which may be a folder of the git repo.
+            "--relative",
+            "--raw",
+            "--no-abbrev",
+            "-z",
+            "--format=%x01%H%x1f%ct%x1f%an",
+            "HEAD",
+            "--",
+            pathspec,
+        ],
+    )?;
+    let mut changes = Vec::new();
+    // `\x01<commit>\x1f<time>\x1f<author>\0\n` then, NUL-separated,
+    // `:<mode> <mode> <old> <new> <status>` and `<path>` pairs.
+    for record in log.split(|b| *b == 1).filter(|r| !r.is_empty()) {
+        let record = String::from_utf8_lossy(record);
+        let (header, raw) = record.split_once('\0').unwrap_or((&record, ""));
+        let mut header = header.split('\x1f');
+        let (Some(commit), Some(time), Some(author)) = (header.next(), header.next(), header.next()) else {
+            return Err(format!("unexpected git log output `{header:?}`"));
+        };
+        let time: i64 = time.parse().map_err(|_| format!("unexpected commit time `{time}`"))?;
+        let mut fields = raw.trim_start_matches('\n').split('\0').filter(|f| !f.is_empty());
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let mut meta = meta.trim_start_matches(':').split(' ');
+            let new = meta.nth(3).unwrap_or_default();
+            let deleted = new.bytes().all(|b| b == b'0');
+            changes.push(FileChange {
+                commit: commit.to_string(),
+                time,
+                author: author.to_string(),
+                path: path.to_string(),
+                blob: (!deleted).then(|| new.to_string()),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// The commits a shallow clone's history stops at (empty in a full clone).
+pub(crate) fn shallow_boundaries(root: &Path) -> Result<BTreeSet<String>, String> {
+    let path = run(root, &["rev-parse", "--git-path", "shallow"])?;
+    let path = root.join(String::from_utf8_lossy(&path).trim());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.lines().map(str::to_string).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
+    }
+}
+
+/// The contents of `path` at `commit`, or None when it has no such file.
+pub(crate) fn file_at(root: &Path, commit: &str, path: &str) -> Result<Option<Vec<u8>>, String> {
+    let entries = ls_tree(root, commit, &[path])?;
+    let Some(entry) = entries.get(path).filter(|e| e.size.is_some()) else {
+        return Ok(None);
+    };
+    Ok(cat_blobs(root, std::iter::once(entry.oid.as_str()))?.pop())
 }

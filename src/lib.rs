@@ -14,12 +14,14 @@ pub mod cli;
 mod commands;
 pub mod compile;
 pub mod diagnostic;
+mod edit;
 pub mod emit;
 mod error;
 mod fingerprint;
 #[cfg(test)]
 mod fn_length;
 mod git;
+mod image_history;
 #[cfg(test)]
 mod layering;
 pub mod load;
@@ -89,6 +91,14 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
         }
         Command::New(args) => commands::new::run(&settings, &args),
+        Command::Versions { .. } => commands::versions::run(&settings),
+        Command::Promote {
+            service,
+            to,
+            from,
+            force,
+        } => commands::promote::run(&settings, &service, &to, from.as_deref(), force),
+        Command::Rollback { service, env, to } => commands::rollback::run(&settings, &service, &env, to.as_deref()),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

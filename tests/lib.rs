@@ -17,4 +17,5 @@ mod trust_data;
 mod trust_gate;
 mod trust_input;
 mod trust_values;
+mod versions;
 mod watch;

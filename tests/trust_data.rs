@@ -149,7 +149,7 @@ fn a_duplicated_template_line_is_one_error() {
                 "  revisionHistoryLimit: 5\n  revisionHistoryLimit: 5\n",
             )
         },
-        "archetypes/api/deployment.yaml.j2:12:3: the template rendered invalid YAML: duplicate key `revisionHistoryLimit`",
+        "archetypes/api/deployment.yaml.j2:13:3: the template rendered invalid YAML: duplicate key `revisionHistoryLimit`",
     );
     assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
     assert!(
@@ -170,7 +170,7 @@ fn safe_is_not_a_filter() {
                 "{{ schedule|safe }}",
             )
         },
-        "archetypes/cronjob/cronjob.yaml.j2:8:",
+        "archetypes/cronjob/cronjob.yaml.j2:9:",
     );
 }
 
@@ -285,7 +285,7 @@ fn pods_roll_when_env_changes() {
     let manifests = test.read("generated/web/dev/eu/manifests.yaml");
     assert!(
         manifests.contains(&format!(
-            "  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: web\n      annotations:\n        {after}\n"
+            "  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: web\n        app.kubernetes.io/version: \"1.0.0\"\n      annotations:\n        {after}\n"
         )),
         "{manifests}"
     );

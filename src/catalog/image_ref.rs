@@ -130,6 +130,61 @@ pub fn tag_problem(tag: &str) -> Option<Problem> {
     None
 }
 
+/// The longest Kubernetes label value.
+const MAX_LABEL: usize = 63;
+
+/// Why `tag` cannot be the `app.kubernetes.io/version` label value, if it
+/// cannot: at most 63 characters, starting and ending with a letter or digit.
+pub fn tag_label_problem(tag: &str) -> Option<Problem> {
+    if tag.len() > MAX_LABEL {
+        return Some(Problem::new(
+            format!(
+                "it is {} characters long; the `app.kubernetes.io/version` label allows {MAX_LABEL}",
+                tag.len()
+            ),
+            None,
+        ));
+    }
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    if !tag.starts_with(alnum) || !tag.ends_with(alnum) {
+        let trimmed = tag.trim_matches(|c: char| !alnum(c));
+        let suggestion = Some(trimmed.to_string()).filter(|s| !s.is_empty() && tag_problem(s).is_none());
+        return Some(Problem::new(
+            "the `app.kubernetes.io/version` label must start and end with a letter or digit",
+            suggestion,
+        ));
+    }
+    None
+}
+
+/// Why `digest` is not an image digest, if it is not: `sha256:` and 64
+/// lowercase hex digits, or `sha512:` and 128.
+pub fn digest_problem(digest: &str) -> Option<Problem> {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Some(Problem::new("expected `sha256:` followed by 64 hex digits", None));
+    };
+    let want = match algorithm {
+        "sha256" => 64,
+        "sha512" => 128,
+        _ => {
+            return Some(Problem::new(
+                format!("`{algorithm}` is not a digest algorithm: use `sha256` or `sha512`"),
+                None,
+            ));
+        }
+    };
+    let hex_ok = |h: &str| h.len() == want && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hex_ok(hex) {
+        return None;
+    }
+    let lower = hex.trim().to_ascii_lowercase();
+    let suggestion = hex_ok(&lower).then(|| format!("{algorithm}:{lower}"));
+    Some(Problem::new(
+        format!("`{algorithm}:` must be followed by {want} lowercase hex digits"),
+        suggestion,
+    ))
+}
+
 /// Splits off the registry host the way container runtimes do: the first
 /// component is a host when it has a `.` or a `:`, or is `localhost`.
 fn split_domain(repository: &str) -> (Option<&str>, &str) {
@@ -289,6 +344,34 @@ mod tests {
         assert_eq!(tag_problem("1.0+b5").unwrap().suggestion.as_deref(), Some("1.0_b5"));
         for bad in [".1", "-1", "1/2", "a:b", "1 0", &"a".repeat(129)] {
             assert!(tag_problem(bad).is_some(), "{bad} should be refused");
+        }
+    }
+    #[test]
+    fn tags_as_label_values() {
+        for ok in ["1.4.2", "v1", "a", "1.0-rc.1", &"a".repeat(63)] {
+            assert_eq!(tag_label_problem(ok), None, "{ok}");
+        }
+        assert!(tag_label_problem(&"a".repeat(64)).is_some());
+        assert_eq!(tag_label_problem("_x").unwrap().suggestion.as_deref(), Some("x"));
+        assert!(tag_label_problem("1.0-").is_some());
+    }
+
+    #[test]
+    fn digests() {
+        let hex = "9f2c".repeat(16);
+        assert_eq!(digest_problem(&format!("sha256:{hex}")), None);
+        assert_eq!(digest_problem(&format!("sha512:{hex}{hex}")), None);
+        let upper = digest_problem(&format!("sha256:{}", hex.to_uppercase())).unwrap();
+        assert_eq!(upper.suggestion, Some(format!("sha256:{hex}")));
+        for bad in [
+            "",
+            "sha256",
+            "sha256:abc",
+            "md5:abc",
+            &format!("sha256:{hex}\n---"),
+            &format!("sha256:{hex} "),
+        ] {
+            assert!(digest_problem(bad).is_some(), "{bad:?} should be refused");
         }
     }
 }

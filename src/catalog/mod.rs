@@ -59,6 +59,8 @@ pub struct Layer {
     pub components: Vec<Spanned<String>>,
     pub params: Vec<(Spanned<String>, Spanned<Value>)>,
     pub regions: Option<Vec<Spanned<String>>>,
+    /// `image.digest`; only counts where the tag is set at the same level or below.
+    pub image_digest: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +122,10 @@ pub struct Environment {
     pub name: Spanned<String>,
     pub approval: Approval,
     pub regions: Vec<Region>,
+    /// Targets without an image digest are refused.
+    pub require_digest: bool,
+    /// How long a version runs here before `promote` moves it on, in seconds.
+    pub soak: Option<Spanned<u64>>,
 }
 
 #[derive(Clone, Debug)]
@@ -560,7 +566,7 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
 
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
-    let f = r.map(node, &what, &["approval", "regions"])?;
+    let f = r.map(node, &what, &["approval", "regions", "require_digest", "soak"])?;
     let approval = match f.get("approval") {
         None => Some(Approval::Manual),
         Some(n) => r
@@ -591,11 +597,49 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
             r.error(n.pos, format!("{what} has no regions"));
         }
     }
+    let require_digest = f.get("require_digest").is_some_and(|n| {
+        r.one_of(n, "require_digest", &["true", "false"])
+            .is_some_and(|v| v.value == "true")
+    });
+    let soak = f.get("soak").and_then(|n| read_soak(r, n));
     Some(Environment {
         name,
         approval: approval?,
         regions,
+        require_digest,
+        soak,
     })
+}
+
+/// `soak: 24h`: a whole number of seconds (`s`), minutes (`m`), hours (`h`) or days (`d`).
+fn read_soak(r: &mut Reader, node: &Node) -> Option<Spanned<u64>> {
+    let text = r.string(node, "soak")?;
+    match parse_duration(&text.value) {
+        Some(seconds) => Some(Spanned::new(seconds, text.pos)),
+        None => {
+            r.push(
+                Diagnostic::new(r.file, text.pos, format!("soak `{}` is not a duration", text.value))
+                    .with_hint("use a whole number and a unit: `30m`, `24h`, `2d`"),
+            );
+            None
+        }
+    }
+}
+
+/// Seconds in `90s`, `30m`, `24h`, `2d`.
+pub(crate) fn parse_duration(text: &str) -> Option<u64> {
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let number = &text[..text.len() - 1];
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u64>().ok()?.checked_mul(unit)
 }
 
 /// A CODEOWNERS owner: `@user`, `@org/team` or an email address.
@@ -654,7 +698,10 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
             format!("schedule `{}` is not a cron schedule: {problem}", schedule.value),
         );
     }
-    if let Some(image) = f.get("image").and_then(|n| r.map(n, "image", &["repository", "tag"])) {
+    if let Some(image) = f
+        .get("image")
+        .and_then(|n| r.map(n, "image", &["repository", "tag", "digest"]))
+    {
         layer.image_repository = image
             .get("repository")
             .and_then(|n| r.string(n, "image.repository"))
@@ -662,7 +709,12 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
         layer.image_tag = image
             .get("tag")
             .and_then(|n| r.string(n, "image.tag"))
-            .filter(|v| check_image(r, v, "image.tag", image_ref::tag_problem));
+            .filter(|v| check_image(r, v, "image.tag", image_ref::tag_problem))
+            .filter(|v| check_tag_label(r, v));
+        layer.image_digest = image
+            .get("digest")
+            .and_then(|n| r.string(n, "image.digest"))
+            .filter(|v| check_image(r, v, "image.digest", image_ref::digest_problem));
     }
     if let Some(env) = f.get("env") {
         for (key, value) in r.entries(env, "env") {
@@ -717,6 +769,26 @@ fn check_image(
         v => format!("{what} `{v}` is not a valid image reference: {}", problem.reason),
     };
     let d = Diagnostic::new(r.file, value.pos, message);
+    r.push(match problem.suggestion {
+        Some(meant) => d.with_hint(format!("did you mean `{meant}`?")),
+        None => d,
+    });
+    false
+}
+
+/// Reports a tag that cannot be the version label; true when it can.
+fn check_tag_label(r: &mut Reader, tag: &Spanned<String>) -> bool {
+    let Some(problem) = image_ref::tag_label_problem(&tag.value) else {
+        return true;
+    };
+    let d = Diagnostic::new(
+        r.file,
+        tag.pos,
+        format!(
+            "image.tag `{}` is not a valid label value: {}",
+            tag.value, problem.reason
+        ),
+    );
     r.push(match problem.suggestion {
         Some(meant) => d.with_hint(format!("did you mean `{meant}`?")),
         None => d,

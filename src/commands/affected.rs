@@ -103,7 +103,7 @@ pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<Ex
     let (tier, reasons) = change_tier(&targets, &platform_files);
 
     let text = match settings.format {
-        Format::Text => text_report(&targets, tier, &reasons),
+        Format::Text | Format::Markdown => text_report(&targets, tier, &reasons),
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&json!({
                 "base": base,

@@ -8,5 +8,8 @@ pub(crate) mod diff;
 pub(crate) mod explain;
 pub(crate) mod init;
 pub(crate) mod new;
+pub(crate) mod promote;
+pub(crate) mod rollback;
 pub(crate) mod validate;
+pub(crate) mod versions;
 pub(crate) mod watch;

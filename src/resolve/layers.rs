@@ -271,11 +271,30 @@ fn image(scope: &Scope, levels: &[Level], origins: &mut Origins, diags: &mut Vec
         }
     }
     let (repository, tag) = (repository?.0.value, tag?.0.value);
+    let digest = digest(levels, origins);
+    let reference = match &digest {
+        Some(digest) => format!("{repository}:{tag}@{digest}"),
+        None => format!("{repository}:{tag}"),
+    };
     Some(Image {
-        reference: format!("{repository}:{tag}"),
+        reference,
         repository,
         tag,
+        digest,
     })
+}
+
+/// The digest of the level that sets the tag, or of one above it: a level
+/// that sets a tag without a digest drops the digest inherited from below
+/// (SPEC §4), so a new tag never stands beside an old digest.
+fn digest(levels: &[Level], origins: &mut Origins) -> Option<String> {
+    let tag_level = levels.iter().rposition(|l| l.layer.image_tag.is_some()).unwrap_or(0);
+    let (level, digest) = levels[tag_level..]
+        .iter()
+        .rev()
+        .find_map(|level| level.layer.image_digest.as_ref().map(|d| (level, d)))?;
+    origins.note("image.digest", || level.origin(digest.pos));
+    Some(digest.value.clone())
 }
 
 /// The enabled components, sorted: the always-on ones and the profile's, then

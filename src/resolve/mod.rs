@@ -147,6 +147,10 @@ fn resolve_service(
             depends_on_broken = true;
             continue;
         };
+        if !digest_required(service, env, &shared.0, diags) {
+            depends_on_broken = true;
+            continue;
+        }
         for region in lookup::regions(&service.file, env, override_layer, diags) {
             if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
                 targets.push(target);
@@ -154,6 +158,29 @@ fn resolve_service(
         }
     }
     (!depends_on_broken).then_some(targets)
+}
+
+/// False (and reported at the service file) when `env` requires a digest
+/// and the resolved image has none.
+fn digest_required(service: &Service, env: &Environment, values: &Values, diags: &mut Vec<Diagnostic>) -> bool {
+    if !env.require_digest || values.image.digest.is_some() {
+        return true;
+    }
+    diags.push(
+        Diagnostic::new(
+            &service.file,
+            service.name.pos,
+            format!(
+                "environment `{}` requires an image digest; image `{}` has none",
+                env.name.value, values.image.reference
+            ),
+        )
+        .with_hint(format!(
+            "set `image.digest`, or `overrides.{}.image.digest` for this environment alone",
+            env.name.value
+        )),
+    );
+    false
 }
 
 /// The target of one region, from the values its environment's regions share.

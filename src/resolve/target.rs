@@ -48,6 +48,8 @@ pub struct Owners {
 pub struct Image {
     pub repository: String,
     pub tag: String,
+    /// `sha256:…` when the image is pinned by digest.
+    pub digest: Option<String>,
     #[serde(rename = "ref")]
     pub reference: String,
 }
@@ -123,6 +125,7 @@ mod tests {
             image: Image {
                 repository: "r".into(),
                 tag: "1".into(),
+                digest: None,
                 reference: "r:1".into(),
             },
             port: None,
