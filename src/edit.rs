@@ -67,7 +67,7 @@ enum Kind {
 }
 
 /// Parses `text` into spans. Byte offsets, since the parser counts characters.
-/// Over 80 lines: one event loop whose stack of open collections and pending
+/// long: one event loop whose stack of open collections and pending
 /// keys is easier to check in one place than spread over helpers.
 fn spans(text: &str) -> Result<Span, Refusal> {
     let bytes_at: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
@@ -459,7 +459,7 @@ fn edit_overrides(
     set_pin(text, image, pin)
 }
 
-/// Replaces the tag and digest of an image map. Over 80 lines: the four
+/// Replaces the tag and digest of an image map. long: the four
 /// digest cases (replace, remove, add in a flow or a block map) share the
 /// tag's splice and read best side by side.
 fn set_pin(text: &str, image: &Span, pin: &Pin) -> Result<String, Refusal> {
