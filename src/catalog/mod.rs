@@ -4,6 +4,7 @@
 pub mod image_ref;
 mod quantity;
 pub mod reader;
+pub mod rollout;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -59,6 +60,7 @@ pub struct Layer {
     pub components: Vec<Spanned<String>>,
     pub params: Vec<(Spanned<String>, Spanned<Value>)>,
     pub regions: Option<Vec<Spanned<String>>>,
+    pub rollout: Option<rollout::RolloutLayer>,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +122,8 @@ pub struct Environment {
     pub name: Spanned<String>,
     pub approval: Approval,
     pub regions: Vec<Region>,
+    /// Where rollout analysis sends its queries.
+    pub prometheus: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -238,6 +242,7 @@ const SERVICE_KEYS: &[&str] = &[
     "params",
     "overrides",
     "owners",
+    "rollout",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -249,8 +254,11 @@ const OVERRIDE_KEYS: &[&str] = &[
     "components",
     "params",
     "regions",
+    "rollout",
 ];
-const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "schedule", "env", "params"];
+const PROFILE_DEFAULT_KEYS: &[&str] = &[
+    "size", "replicas", "image", "port", "schedule", "env", "params", "rollout",
+];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
 pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
@@ -560,7 +568,8 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
 
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
-    let f = r.map(node, &what, &["approval", "regions"])?;
+    let f = r.map(node, &what, &["approval", "regions", "prometheus"])?;
+    let prometheus = f.get("prometheus").and_then(|n| r.string(n, "prometheus"));
     let approval = match f.get("approval") {
         None => Some(Approval::Manual),
         Some(n) => r
@@ -595,6 +604,7 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
         name,
         approval: approval?,
         regions,
+        prometheus,
     })
 }
 
@@ -644,6 +654,7 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
         schedule: f.get("schedule").and_then(|n| r.string(n, "schedule")),
         components: f.get("components").map(|n| r.list(n, "components")).unwrap_or_default(),
         regions: f.get("regions").map(|n| r.list(n, "regions")),
+        rollout: f.get("rollout").and_then(|n| rollout::read(r, n)),
         ..Layer::default()
     };
     if let Some(schedule) = &layer.schedule
