@@ -190,13 +190,13 @@ pub fn render_target(
     if !diags.is_empty() {
         return Err(diags);
     }
-    // The Deployment a Rollout replaces is still checked: its pod template
-    // is the Rollout's.
-    let replaced = match apply_rollout(archetype, target, &mut objects) {
-        Ok(replaced) => replaced,
-        Err(d) => return Err(vec![d.for_target(target.id())]),
-    };
-    for object in objects.iter().chain(&replaced) {
+    // The Deployment a Rollout replaces is not checked on its own: the
+    // Rollout's CRD holds its pod template as strictly, and one mistake is
+    // then one error.
+    if let Err(d) = apply_rollout(archetype, target, &mut objects) {
+        return Err(vec![d.for_target(target.id())]);
+    }
+    for object in &objects {
         for error in stamp_kube::validate(&object.value) {
             let source = sources.get(&object.template).unwrap_or_default();
             let pos = find_field_line(source, &error.path);
@@ -228,14 +228,10 @@ pub fn render_target(
 
 /// Delivery (SPEC §4): marks the archetype's workload so that Argo CD prunes
 /// it last, then applies the target's rollout to the parsed objects (see
-/// `crate::rollout`). Returns the Deployment a Rollout replaced.
-fn apply_rollout(
-    archetype: &Blueprint,
-    target: &Target,
-    objects: &mut Vec<Object>,
-) -> Result<Option<Object>, Diagnostic> {
+/// `crate::rollout`).
+fn apply_rollout(archetype: &Blueprint, target: &Target, objects: &mut Vec<Object>) -> Result<(), Diagnostic> {
     let Some(workload) = &archetype.rollout_workload else {
-        return Ok(None);
+        return Ok(());
     };
     let values = &target.values;
     let name = workload.name_for(&target.service, &values.namespace, &target.env, &target.region);
@@ -243,15 +239,15 @@ fn apply_rollout(
         .iter()
         .position(|o| o.kind == "Deployment" && o.name == name && o.template == workload.template)
     else {
-        return Ok(None);
+        return Ok(());
     };
     rollout::annotate(&mut objects[index].value, rollout::SYNC_OPTIONS, rollout::PRUNE_LAST);
     let Some(spec) = &values.rollout else {
-        return Ok(None);
+        return Ok(());
     };
     if !spec.replaces_workload() {
         rollout::set_rolling_update(&mut objects[index].value, spec);
-        return Ok(None);
+        return Ok(());
     }
     let deployment = objects.remove(index);
     let stable = objects
@@ -317,9 +313,9 @@ fn apply_rollout(
         template: deployment.template.clone(),
         wave,
         kind: "Rollout".into(),
-        name: deployment.name.clone(),
+        name: deployment.name,
     });
-    Ok(Some(deployment))
+    Ok(())
 }
 
 /// Whether an Ingress sends traffic to Service `service`.

@@ -580,7 +580,11 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
                     Diagnostic::new(
                         r.file,
                         url.pos,
-                        format!("prometheus `{}` is not an http(s) address", url.value),
+                        if url.value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                            "prometheus holds a space or a line break; it takes one http(s) address".to_string()
+                        } else {
+                            format!("prometheus `{}` is not an http(s) address", url.value)
+                        },
                     )
                     .with_hint("write the address rollout analysis queries, e.g. `http://prometheus.monitoring:9090`"),
                 );
