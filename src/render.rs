@@ -228,7 +228,9 @@ pub fn render_target(
 
 /// Delivery (SPEC §4): marks the archetype's workload so that Argo CD prunes
 /// it last, then applies the target's rollout to the parsed objects (see
-/// `crate::rollout`).
+/// `crate::rollout`). Over 80 lines: the objects are derived in the order
+/// they depend on each other (Services, analysis, autoscaler, Rollout last),
+/// and split up they would pass the same half-dozen values around.
 fn apply_rollout(archetype: &Blueprint, target: &Target, objects: &mut Vec<Object>) -> Result<(), Diagnostic> {
     let Some(workload) = &archetype.rollout_workload else {
         return Ok(());

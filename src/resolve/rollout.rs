@@ -99,7 +99,8 @@ fn last<'a, T: Clone + 'a>(
 
 /// The rollout of one environment's targets; `None` when no layer writes a
 /// `rollout` block (the output is then exactly as before the feature), or
-/// when a problem was reported.
+/// when a problem was reported. Over 80 lines: one key after another, each
+/// folded and checked where it is read, which reads best as one sequence.
 pub(crate) fn resolve(
     cx: &Context,
     levels: &[RolloutLevel],
