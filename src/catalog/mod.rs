@@ -4,6 +4,7 @@
 pub mod image_ref;
 mod quantity;
 pub mod reader;
+pub mod rollout;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -61,6 +62,7 @@ pub struct Layer {
     pub regions: Option<Vec<Spanned<String>>>,
     /// `image.digest`; only counts where the tag is set at the same level or below.
     pub image_digest: Option<Spanned<String>>,
+    pub rollout: Option<rollout::RolloutLayer>,
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +128,8 @@ pub struct Environment {
     pub require_digest: bool,
     /// How long a version runs here before `promote` moves it on, in seconds.
     pub soak: Option<Spanned<u64>>,
+    /// Where rollout analysis sends its queries.
+    pub prometheus: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -244,6 +248,7 @@ const SERVICE_KEYS: &[&str] = &[
     "params",
     "overrides",
     "owners",
+    "rollout",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -255,8 +260,11 @@ const OVERRIDE_KEYS: &[&str] = &[
     "components",
     "params",
     "regions",
+    "rollout",
 ];
-const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "schedule", "env", "params"];
+const PROFILE_DEFAULT_KEYS: &[&str] = &[
+    "size", "replicas", "image", "port", "schedule", "env", "params", "rollout",
+];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
 pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
@@ -566,7 +574,29 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
 
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
-    let f = r.map(node, &what, &["approval", "regions", "require_digest", "soak"])?;
+    let f = r.map(node, &what, &["approval", "regions", "require_digest", "soak", "prometheus"])?;
+    let prometheus = f
+        .get("prometheus")
+        .and_then(|n| r.string(n, "prometheus"))
+        .filter(|url| {
+            let ok = (url.value.starts_with("http://") || url.value.starts_with("https://"))
+                && !url.value.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                r.push(
+                    Diagnostic::new(
+                        r.file,
+                        url.pos,
+                        if url.value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                            "prometheus holds a space or a line break; it takes one http(s) address".to_string()
+                        } else {
+                            format!("prometheus `{}` is not an http(s) address", url.value)
+                        },
+                    )
+                    .with_hint("write the address rollout analysis queries, e.g. `http://prometheus.monitoring:9090`"),
+                );
+            }
+            ok
+        });
     let approval = match f.get("approval") {
         None => Some(Approval::Manual),
         Some(n) => r
@@ -608,6 +638,7 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
         regions,
         require_digest,
         soak,
+        prometheus,
     })
 }
 
@@ -688,6 +719,7 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
         schedule: f.get("schedule").and_then(|n| r.string(n, "schedule")),
         components: f.get("components").map(|n| r.list(n, "components")).unwrap_or_default(),
         regions: f.get("regions").map(|n| r.list(n, "regions")),
+        rollout: f.get("rollout").and_then(|n| rollout::read(r, n)),
         ..Layer::default()
     };
     if let Some(schedule) = &layer.schedule

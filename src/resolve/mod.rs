@@ -9,6 +9,7 @@
 mod layers;
 mod lookup;
 mod provenance;
+pub(crate) mod rollout;
 mod target;
 #[cfg(test)]
 mod test_repo;
@@ -23,6 +24,7 @@ use crate::diagnostic::Diagnostic;
 use layers::{Layers, Scope};
 
 pub use provenance::{Origin, Provenance};
+pub use rollout::{Analysis, Rollout};
 pub use target::{Autoscaling, Image, Owners, Resolved, Resources, Target, Values};
 
 /// Checks shared files' references once, then resolves every service on its own.
@@ -143,7 +145,7 @@ fn resolve_service(
             .find(|(e, _)| e.value == env.name.value)
             .map(|(_, l)| l);
         let layers = Layers::for_env(&scope, &env.name.value, override_layer);
-        let Some(shared) = layers::fold(&scope, &layers, diags) else {
+        let Some(mut shared) = layers::fold(&scope, &layers, diags) else {
             depends_on_broken = true;
             continue;
         };
@@ -151,6 +153,12 @@ fn resolve_service(
             depends_on_broken = true;
             continue;
         }
+        let rollout_cx = rollout::Context {
+            service_file: &service.file,
+            archetype,
+            env,
+        };
+        shared.0.rollout = rollout::resolve(&rollout_cx, &layers.rollout_levels(), &mut shared.1, diags);
         for region in lookup::regions(&service.file, env, override_layer, diags) {
             if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
                 targets.push(target);

@@ -34,6 +34,9 @@ pub struct Values {
     pub params: BTreeMap<String, Value>,
     /// Labels that select the target's pods.
     pub selector: BTreeMap<String, String>,
+    /// The resolved `rollout` block; absent when no layer writes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::resolve::rollout::Rollout>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -137,6 +140,7 @@ mod tests {
             components: Vec::new(),
             params: BTreeMap::new(),
             selector: BTreeMap::new(),
+            rollout: None,
         };
         let target = Target {
             service: "s".into(),
