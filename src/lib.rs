@@ -21,6 +21,7 @@ mod git;
 #[cfg(test)]
 mod layering;
 pub mod load;
+mod migration_job;
 mod paths;
 pub mod render;
 mod report;

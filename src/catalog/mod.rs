@@ -1,7 +1,9 @@
 //! The catalog: `stamp.yaml` and everything under `catalog/`, read into typed,
 //! position-carrying values. Cross-file references are checked in `resolve`.
 
+pub mod alerts;
 pub mod image_ref;
+pub mod migration;
 mod quantity;
 pub mod reader;
 
@@ -59,6 +61,8 @@ pub struct Layer {
     pub components: Vec<Spanned<String>>,
     pub params: Vec<(Spanned<String>, Spanned<Value>)>,
     pub regions: Option<Vec<Spanned<String>>>,
+    pub migration: Option<migration::MigrationLayer>,
+    pub alerts: Option<alerts::AlertsLayer>,
 }
 
 #[derive(Clone, Debug)]
@@ -238,6 +242,8 @@ const SERVICE_KEYS: &[&str] = &[
     "params",
     "overrides",
     "owners",
+    "migration",
+    "alerts",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -249,8 +255,20 @@ const OVERRIDE_KEYS: &[&str] = &[
     "components",
     "params",
     "regions",
+    "migration",
+    "alerts",
 ];
-const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "schedule", "env", "params"];
+const PROFILE_DEFAULT_KEYS: &[&str] = &[
+    "size",
+    "replicas",
+    "image",
+    "port",
+    "schedule",
+    "env",
+    "params",
+    "migration",
+    "alerts",
+];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
 pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
@@ -699,6 +717,8 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
             layer.params.push((key, Spanned::new(json, value.pos)));
         }
     }
+    layer.migration = f.get("migration").and_then(|n| migration::read(r, n));
+    layer.alerts = f.get("alerts").and_then(|n| alerts::read(r, n));
     Some(layer)
 }
 

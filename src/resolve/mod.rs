@@ -6,8 +6,10 @@
 //! `provenance` records where each value came from for `explain`, and
 //! `target` is the model the later stages read.
 
+mod alerts;
 mod layers;
 mod lookup;
+mod migration;
 mod provenance;
 mod target;
 #[cfg(test)]
@@ -22,8 +24,9 @@ use crate::catalog::{Catalog, Environment, Region, Service, Team};
 use crate::diagnostic::Diagnostic;
 use layers::{Layers, Scope};
 
+pub(crate) use migration::{JOB_SUFFIX, WORKLOAD_KINDS};
 pub use provenance::{Origin, Provenance};
-pub use target::{Autoscaling, Image, Owners, Resolved, Resources, Target, Values};
+pub use target::{Alerts, Autoscaling, Image, Migration, Owners, Resolved, Resources, Target, Values};
 
 /// Checks shared files' references once, then resolves every service on its own.
 /// `skip` names services whose output is known to be current; they are not
@@ -143,10 +146,13 @@ fn resolve_service(
             .find(|(e, _)| e.value == env.name.value)
             .map(|(_, l)| l);
         let layers = Layers::for_env(&scope, &env.name.value, override_layer);
-        let Some(shared) = layers::fold(&scope, &layers, diags) else {
+        let Some(mut shared) = layers::fold(&scope, &layers, diags) else {
             depends_on_broken = true;
             continue;
         };
+        let (values, origins) = &mut shared;
+        values.migration = migration::fold(&scope, layers.levels(), origins, diags);
+        values.alerts = alerts::fold(&scope, layers.levels(), &values.components, origins, diags);
         for region in lookup::regions(&service.file, env, override_layer, diags) {
             if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
                 targets.push(target);
