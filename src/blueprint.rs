@@ -111,6 +111,10 @@ pub struct Blueprint {
     pub requires: Vec<String>,
     /// Archetype defaults for service fields.
     pub default_port: Option<(i64, Pos)>,
+    /// The Deployment a canary or blue-green `Rollout` replaces: declared
+    /// with `rollout=#true` on its template (SPEC §4). `None` when the
+    /// archetype takes no `rollout` block.
+    pub rollout_workload: Option<Declared>,
     /// blake3 of the declaration and templates, for target fingerprints.
     pub hash: blake3::Hash,
 }
@@ -221,6 +225,7 @@ pub fn new_environment() -> Environment<'static> {
             Ok(minijinja::Value::from_safe_string(flow_text(value)?))
         },
     );
+    crate::rollout::queries::register(&mut env);
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
@@ -468,6 +473,7 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         always: false,
         requires: Vec::new(),
         default_port: None,
+        rollout_workload: None,
         hash: blake3::hash(b""),
     };
     let mut allowed = vec!["name", "description", "param", "template"];
@@ -500,7 +506,14 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
                         error(pos, format!("template `{path}` does not exist"));
                     }
                     match read_objects(node, &path, pos, text) {
-                        Ok(objects) => blueprint.objects.extend(objects),
+                        Ok(objects) => {
+                            match read_rollout_opt_in(node, kind, &objects, blueprint.rollout_workload.is_some()) {
+                                Ok(Some(workload)) => blueprint.rollout_workload = Some(workload),
+                                Ok(None) => {}
+                                Err(message) => error(pos, message),
+                            }
+                            blueprint.objects.extend(objects)
+                        }
                         Err((pos, message)) => error(pos, message),
                     }
                     blueprint.templates.push(path);
@@ -705,6 +718,32 @@ fn read_objects(node: &KdlNode, template: &str, pos: Pos, text: &str) -> Result<
         ));
     }
     Ok(objects)
+}
+
+/// `rollout=#true` on an archetype's template: its one Deployment is the
+/// workload a canary or blue-green Rollout replaces.
+fn read_rollout_opt_in(
+    node: &KdlNode,
+    kind: Kind,
+    objects: &[Declared],
+    already: bool,
+) -> Result<Option<Declared>, String> {
+    match node.get("rollout") {
+        None | Some(KdlValue::Bool(false)) => Ok(None),
+        Some(KdlValue::Bool(true)) => {
+            let deployments: Vec<&Declared> = objects.iter().filter(|d| d.kind == "Deployment").collect();
+            if kind != Kind::Archetype {
+                Err("`rollout=#true` is for an archetype's workload template, not a component's".into())
+            } else if already {
+                Err("only one template may say `rollout=#true`: a rollout replaces one workload".into())
+            } else if let [deployment] = deployments[..] {
+                Ok(Some(deployment.clone()))
+            } else {
+                Err("`rollout=#true` needs a template that declares exactly one Deployment".into())
+            }
+        }
+        Some(other) => Err(format!("`rollout` takes #true or #false, found `{other}`")),
+    }
 }
 
 /// The line that first makes a prefix of whole lines fail to parse.

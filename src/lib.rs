@@ -26,6 +26,7 @@ mod paths;
 pub mod render;
 mod report;
 pub mod resolve;
+mod rollout;
 mod shard;
 mod stat_cache;
 mod timings;

@@ -8,6 +8,7 @@ use crate::catalog::reader::node_to_json;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
 use crate::resolve::Target;
+use crate::rollout;
 
 pub const MANAGED_BY: &str = "stamp";
 pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
@@ -193,7 +194,13 @@ pub fn render_target(
     if !diags.is_empty() {
         return Err(diags);
     }
-    for object in &objects {
+    // The Deployment a Rollout replaces is still checked: its pod template
+    // is the Rollout's.
+    let replaced = match apply_rollout(archetype, target, &mut objects) {
+        Ok(replaced) => replaced,
+        Err(d) => return Err(vec![d.for_target(target.id())]),
+    };
+    for object in objects.iter().chain(&replaced) {
         for error in stamp_kube::validate(&object.value) {
             let source = sources.get(&object.template).unwrap_or_default();
             let pos = find_field_line(source, &error.path);
@@ -264,6 +271,114 @@ fn add_migration(
                     .with_hint(format!("`migration` is set in `{}`", target.service_file)),
             );
         }
+    }
+}
+
+/// Delivery (SPEC §4): marks the archetype's workload so that Argo CD prunes
+/// it last, then applies the target's rollout to the parsed objects (see
+/// `crate::rollout`). Returns the Deployment a Rollout replaced.
+fn apply_rollout(
+    archetype: &Blueprint,
+    target: &Target,
+    objects: &mut Vec<Object>,
+) -> Result<Option<Object>, Diagnostic> {
+    let Some(workload) = &archetype.rollout_workload else {
+        return Ok(None);
+    };
+    let values = &target.values;
+    let name = workload.name_for(&target.service, &values.namespace, &target.env, &target.region);
+    let Some(index) = objects
+        .iter()
+        .position(|o| o.kind == "Deployment" && o.name == name && o.template == workload.template)
+    else {
+        return Ok(None);
+    };
+    rollout::annotate(&mut objects[index].value, rollout::SYNC_OPTIONS, rollout::PRUNE_LAST);
+    let Some(spec) = &values.rollout else {
+        return Ok(None);
+    };
+    if !spec.replaces_workload() {
+        rollout::set_rolling_update(&mut objects[index].value, spec);
+        return Ok(None);
+    }
+    let deployment = objects.remove(index);
+    let stable = objects
+        .iter()
+        .find(|o| o.kind == "Service" && archetype.templates.contains(&o.template))
+        .cloned();
+    let routing = rollout::Routing {
+        service: stable.as_ref().map(|s| s.name.clone()),
+        ingresses: match &stable {
+            Some(s) if spec.strategy == "canary" => objects
+                .iter()
+                .filter(|o| o.kind == "Ingress" && routes_to(&o.value, &s.name))
+                .map(|o| o.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
+    let mut derived = Vec::new();
+    if let Some(stable) = &stable {
+        let suffix = if spec.strategy == "canary" { "canary" } else { "preview" };
+        let name = format!("{}-{suffix}", stable.name);
+        derived.push(Object {
+            value: rollout::derived_service(&stable.value, &name),
+            template: stable.template.clone(),
+            wave: stable.wave,
+            kind: "Service".into(),
+            name,
+        });
+    }
+    if let Some(analysis) = &spec.analysis {
+        let value = rollout::analysis_template(
+            &target.service,
+            &values.namespace,
+            analysis,
+            spec.strategy == "blue-green",
+        );
+        derived.push(decorate(value, target, &deployment.template)?);
+    }
+    for object in objects.iter_mut().filter(|o| o.kind == "HorizontalPodAutoscaler") {
+        rollout::retarget_autoscaler(&mut object.value, &deployment.name);
+    }
+    for object in &derived {
+        if objects.iter().any(|o| o.kind == object.kind && o.name == object.name) {
+            return Err(Diagnostic::new(
+                object.template.as_str(),
+                Pos::START,
+                format!(
+                    "`{}` `{}` is rendered by a template and derived by the rollout",
+                    object.kind, object.name
+                ),
+            )
+            .with_hint("rename the template's object; the rollout derives this one"));
+        }
+    }
+    objects.append(&mut derived);
+    // After every other object: Rollouts marks a Rollout whose Services or
+    // stable Ingress are missing invalid, and a paused one holds back later waves.
+    let wave = objects.iter().map(|o| o.wave).max().unwrap_or(0) + 1;
+    let mut value = rollout::to_rollout(&deployment.value, spec, &target.service, &routing);
+    rollout::annotate(&mut value, SYNC_WAVE, &wave.to_string());
+    objects.push(Object {
+        value,
+        template: deployment.template.clone(),
+        wave,
+        kind: "Rollout".into(),
+        name: deployment.name.clone(),
+    });
+    Ok(Some(deployment))
+}
+
+/// Whether an Ingress sends traffic to Service `service`.
+fn routes_to(ingress: &Value, service: &str) -> bool {
+    match ingress {
+        Value::Object(map) => {
+            map.get("service").and_then(|s| s.get("name")).and_then(Value::as_str) == Some(service)
+                || map.values().any(|v| routes_to(v, service))
+        }
+        Value::Array(items) => items.iter().any(|v| routes_to(v, service)),
+        _ => false,
     }
 }
 

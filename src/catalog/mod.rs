@@ -6,6 +6,7 @@ pub mod image_ref;
 pub mod migration;
 mod quantity;
 pub mod reader;
+pub mod rollout;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -63,6 +64,7 @@ pub struct Layer {
     pub regions: Option<Vec<Spanned<String>>>,
     pub migration: Option<migration::MigrationLayer>,
     pub alerts: Option<alerts::AlertsLayer>,
+    pub rollout: Option<rollout::RolloutLayer>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +126,8 @@ pub struct Environment {
     pub name: Spanned<String>,
     pub approval: Approval,
     pub regions: Vec<Region>,
+    /// Where rollout analysis sends its queries.
+    pub prometheus: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -244,6 +248,7 @@ const SERVICE_KEYS: &[&str] = &[
     "owners",
     "migration",
     "alerts",
+    "rollout",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -257,6 +262,7 @@ const OVERRIDE_KEYS: &[&str] = &[
     "regions",
     "migration",
     "alerts",
+    "rollout",
 ];
 const PROFILE_DEFAULT_KEYS: &[&str] = &[
     "size",
@@ -268,6 +274,7 @@ const PROFILE_DEFAULT_KEYS: &[&str] = &[
     "params",
     "migration",
     "alerts",
+    "rollout",
 ];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
@@ -578,7 +585,8 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
 
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
-    let f = r.map(node, &what, &["approval", "regions"])?;
+    let f = r.map(node, &what, &["approval", "regions", "prometheus"])?;
+    let prometheus = f.get("prometheus").and_then(|n| r.string(n, "prometheus"));
     let approval = match f.get("approval") {
         None => Some(Approval::Manual),
         Some(n) => r
@@ -613,6 +621,7 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
         name,
         approval: approval?,
         regions,
+        prometheus,
     })
 }
 
@@ -662,6 +671,7 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
         schedule: f.get("schedule").and_then(|n| r.string(n, "schedule")),
         components: f.get("components").map(|n| r.list(n, "components")).unwrap_or_default(),
         regions: f.get("regions").map(|n| r.list(n, "regions")),
+        rollout: f.get("rollout").and_then(|n| rollout::read(r, n)),
         ..Layer::default()
     };
     if let Some(schedule) = &layer.schedule

@@ -83,6 +83,23 @@ impl<'a> Layers<'a> {
         &self.levels
     }
 
+    /// The `rollout` blocks of the levels that write one, lowest first.
+    pub(crate) fn rollout_levels(&self) -> Vec<crate::resolve::rollout::RolloutLevel<'_>> {
+        self.levels
+            .iter()
+            .filter_map(|l| {
+                l.layer
+                    .rollout
+                    .as_ref()
+                    .map(|layer| crate::resolve::rollout::RolloutLevel {
+                        file: l.file,
+                        name: &l.name,
+                        layer,
+                    })
+            })
+            .collect()
+    }
+
     /// The layers that override what the size sets.
     fn above_size(&self) -> &[Level<'a>] {
         let first = self
@@ -166,6 +183,7 @@ pub(crate) fn fold(scope: &Scope, layers: &Layers, diags: &mut Vec<Diagnostic>) 
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), service.name.value.clone())]),
         migration: None,
         alerts: None,
+        rollout: None,
     };
     Some((values, origins))
 }

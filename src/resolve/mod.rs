@@ -11,6 +11,7 @@ mod layers;
 mod lookup;
 mod migration;
 mod provenance;
+pub(crate) mod rollout;
 mod target;
 #[cfg(test)]
 mod test_repo;
@@ -26,6 +27,7 @@ use layers::{Layers, Scope};
 
 pub(crate) use migration::{JOB_SUFFIX, WORKLOAD_KINDS};
 pub use provenance::{Origin, Provenance};
+pub use rollout::{Analysis, Rollout};
 pub use target::{Alerts, Autoscaling, Image, Migration, Owners, Resolved, Resources, Target, Values};
 
 /// Checks shared files' references once, then resolves every service on its own.
@@ -153,6 +155,12 @@ fn resolve_service(
         let (values, origins) = &mut shared;
         values.migration = migration::fold(&scope, layers.levels(), origins, diags);
         values.alerts = alerts::fold(&scope, layers.levels(), &values.components, origins, diags);
+        let rollout_cx = rollout::Context {
+            service_file: &service.file,
+            archetype,
+            env,
+        };
+        shared.0.rollout = rollout::resolve(&rollout_cx, &layers.rollout_levels(), &mut shared.1, diags);
         for region in lookup::regions(&service.file, env, override_layer, diags) {
             if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
                 targets.push(target);

@@ -40,6 +40,9 @@ pub struct Values {
     /// The alert thresholds, when the `alerts` component is enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<Alerts>,
+    /// The resolved `rollout` block; absent when no layer writes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::resolve::rollout::Rollout>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -162,6 +165,7 @@ mod tests {
             selector: BTreeMap::new(),
             migration: None,
             alerts: None,
+            rollout: None,
         };
         let target = Target {
             service: "s".into(),
