@@ -84,7 +84,11 @@ fn read_percent(r: &mut Reader, node: &Node, what: &str) -> Option<Spanned<Numbe
             None
         }
         None => {
-            let found = node.scalar().map_or(node.kind_name().to_string(), |t| format!("`{t}`"));
+            let found = match &node.kind {
+                NodeKind::Scalar { text, plain: false } => format!("the quoted string `{text}`"),
+                NodeKind::Scalar { text, .. } => format!("`{text}`"),
+                _ => node.kind_name().to_string(),
+            };
             r.error(node.pos, format!("{what} must be a number (percent), found {found}"));
             None
         }
