@@ -586,7 +586,24 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
     let f = r.map(node, &what, &["approval", "regions", "prometheus"])?;
-    let prometheus = f.get("prometheus").and_then(|n| r.string(n, "prometheus"));
+    let prometheus = f
+        .get("prometheus")
+        .and_then(|n| r.string(n, "prometheus"))
+        .filter(|url| {
+            let ok = (url.value.starts_with("http://") || url.value.starts_with("https://"))
+                && !url.value.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                r.push(
+                    Diagnostic::new(
+                        r.file,
+                        url.pos,
+                        format!("prometheus `{}` is not an http(s) address", url.value),
+                    )
+                    .with_hint("write the address rollout analysis queries, e.g. `http://prometheus.monitoring:9090`"),
+                );
+            }
+            ok
+        });
     let approval = match f.get("approval") {
         None => Some(Approval::Manual),
         Some(n) => r

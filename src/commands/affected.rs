@@ -18,6 +18,7 @@ use crate::commands::{ERRORS, OK};
 use crate::compile::{Resolution, TargetSummary, resolve_all};
 use crate::load::Sources;
 use crate::report;
+use crate::resolve::Rollout;
 
 #[derive(Serialize)]
 struct AffectedTarget {
@@ -93,13 +94,25 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
     };
     let (before, after) = (index(&old), index(&new));
     let largest = new.largest_size.clone();
+    let rollouts = |r: &Resolution| -> HashMap<String, Option<Rollout>> {
+        r.targets.iter().map(|t| (t.id(), t.values.rollout.clone())).collect()
+    };
+    let (old_rollouts, new_rollouts) = (rollouts(&old), rollouts(&new));
     let mut targets = Vec::new();
     for change in &changes.targets {
         let id = change.id();
         let (Some(summary), previous) = (after.get(&id).or_else(|| before.get(&id)), before.get(&id)) else {
             continue;
         };
-        let (tier, reasons) = target_tier(summary, previous, change.status, largest.as_deref(), &platform_files);
+        let (mut tier, mut reasons) =
+            target_tier(summary, previous, change.status, largest.as_deref(), &platform_files);
+        if let (Some(was), Some(now)) = (old_rollouts.get(&id), new_rollouts.get(&id)) {
+            let delivery = rollout_reasons(was.as_ref(), now.as_ref());
+            if !delivery.is_empty() {
+                tier = Approval::Manual;
+                reasons.extend(delivery);
+            }
+        }
         targets.push(AffectedTarget {
             service: summary.service.clone(),
             env: summary.env.clone(),
@@ -192,6 +205,53 @@ fn target_tier(
         reasons.push("platform-owned files changed".into());
     }
     (tier, reasons)
+}
+
+/// Why a target's rollout change needs the manual tier (SPEC §4): a new
+/// strategy, or analysis that lets more through than before.
+fn rollout_reasons(was: Option<&Rollout>, now: Option<&Rollout>) -> Vec<String> {
+    fn strategy(r: Option<&Rollout>) -> &str {
+        r.map_or("rolling", |r| r.strategy.as_str())
+    }
+    let mut reasons = Vec::new();
+    if strategy(was) != strategy(now) {
+        reasons.push(format!(
+            "changes the rollout strategy from {} to {}",
+            strategy(was),
+            strategy(now)
+        ));
+    }
+    let Some(was) = was.and_then(|r| r.analysis.as_ref()) else {
+        return reasons;
+    };
+    let Some(now) = now.and_then(|r| r.analysis.as_ref()) else {
+        reasons.push("removes the rollout analysis".into());
+        return reasons;
+    };
+    let shown = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    if let Some(before) = was.success_rate
+        && now.success_rate.is_none_or(|after| after < before)
+    {
+        reasons.push(format!(
+            "weakens rollout analysis: success_rate {before} → {}",
+            shown(now.success_rate.map(|v| v.to_string()))
+        ));
+    }
+    if let Some(before) = was.latency_p99_ms
+        && now.latency_p99_ms.is_none_or(|after| after > before)
+    {
+        reasons.push(format!(
+            "weakens rollout analysis: latency_p99_ms {before} → {}",
+            shown(now.latency_p99_ms.map(|v| v.to_string()))
+        ));
+    }
+    if now.failure_limit > was.failure_limit {
+        reasons.push(format!(
+            "weakens rollout analysis: failure_limit {} → {}",
+            was.failure_limit, now.failure_limit
+        ));
+    }
+    reasons
 }
 
 /// The highest tier of the targets, raised to manual by platform-owned files.

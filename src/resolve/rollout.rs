@@ -322,3 +322,57 @@ fn analysis(
         prometheus: prometheus.value.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::rollout::IntOrPercent;
+    use crate::resolve::test_repo::{run, service, target};
+
+    const API: &str = "profiles:\n  p:\n    archetype: api\n    defaults:\n      rollout: { strategy: canary, steps: [10, 100], max_surge: 1 }\n";
+
+    #[test]
+    fn keys_merge_across_layers_the_last_winning() {
+        let t = target(
+            API,
+            &service("rollout: { max_surge: 30% }\noverrides:\n  dev:\n    rollout: { steps: [50, 100] }\n"),
+        );
+        let r = t.values.rollout.unwrap();
+        assert_eq!(r.strategy, "canary");
+        assert_eq!(r.steps, [50, 100]);
+        assert_eq!(r.max_surge, Some(IntOrPercent::Percent("30%".into())));
+        assert_eq!(t.origins["rollout.strategy"].level, "profile p");
+        assert_eq!(t.origins["rollout.steps"].level, "overrides.dev");
+        assert_eq!(t.origins["rollout.max_surge"].level, "service");
+    }
+
+    #[test]
+    fn a_key_the_strategy_does_not_use_is_an_error_where_it_is_set() {
+        let (_, diags) = run(API, &service("rollout: { strategy: blue-green }\n"));
+        let found: Vec<_> = diags.iter().map(|d| (d.file.as_str(), d.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "catalog/profiles.yaml",
+                    "rollout.steps is for canary, and the strategy here is blue-green"
+                ),
+                (
+                    "catalog/profiles.yaml",
+                    "rollout.max_surge is for rolling and canary, and the strategy here is blue-green"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_block_no_rollout_and_blue_green_waits_for_a_human_where_approval_is_manual() {
+        let t = target("profiles:\n  p: { archetype: api }\n", &service(""));
+        assert!(t.values.rollout.is_none());
+        let t = target(
+            "profiles:\n  p: { archetype: api }\n",
+            &service("rollout: { strategy: blue-green }\n"),
+        );
+        // The test environment's approval is manual (the default).
+        assert_eq!(t.values.rollout.unwrap().auto_promote, Some(false));
+    }
+}

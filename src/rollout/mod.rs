@@ -119,12 +119,12 @@ fn canary(rollout: &Rollout, name: &str, routing: &Routing) -> Map<String, Value
     if let Some(unavailable) = &rollout.max_unavailable {
         canary.insert("maxUnavailable".into(), json!(unavailable));
     }
-    if let (Some(_), [stable, more @ ..]) = (&routing.service, routing.ingresses.as_slice()) {
-        let mut nginx = Map::new();
-        nginx.insert("stableIngress".into(), Value::from(stable.as_str()));
-        if !more.is_empty() {
-            nginx.insert("additionalStableIngresses".into(), json!(more));
-        }
+    let nginx = match routing.ingresses.as_slice() {
+        [] => None,
+        [one] => Some(json!({ "stableIngress": one })),
+        several => Some(json!({ "stableIngresses": several })),
+    };
+    if let (Some(_), Some(nginx)) = (&routing.service, nginx) {
         canary.insert("trafficRouting".into(), json!({ "nginx": nginx }));
     }
     if rollout.analysis.is_some() {
@@ -244,4 +244,154 @@ pub fn analysis_template(name: &str, namespace: &str, analysis: &Analysis, blue_
         "metadata": { "name": name },
         "spec": { "metrics": metrics },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::rollout::IntOrPercent;
+
+    fn rollout(strategy: &str) -> Rollout {
+        Rollout {
+            strategy: strategy.into(),
+            max_unavailable: Some(IntOrPercent::Int(0)),
+            max_surge: Some(IntOrPercent::Percent("25%".into())),
+            steps: if strategy == "canary" {
+                vec![5, 50, 100]
+            } else {
+                Vec::new()
+            },
+            pause: Some("5m".into()),
+            pause_seconds: Some(300),
+            auto_promote: (strategy == "blue-green").then_some(false),
+            analysis: None,
+            rollback_window: Some(3),
+        }
+    }
+
+    fn deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": { "name": "a", "labels": { "x": "y" }, "annotations": {} },
+            "spec": {
+                "revisionHistoryLimit": 5,
+                "selector": { "matchLabels": { "app": "a" } },
+                "strategy": { "type": "Recreate" },
+                "template": { "metadata": { "labels": { "app": "a" } }, "spec": { "containers": [] } },
+            },
+        })
+    }
+
+    #[test]
+    fn a_rollout_keeps_the_deployments_metadata_selector_and_pod_template() {
+        let routing = Routing {
+            service: Some("a".into()),
+            ingresses: vec!["a".into()],
+        };
+        let r = to_rollout(&deployment(), &rollout("canary"), "a", &routing);
+        let d = deployment();
+        assert_eq!(
+            (r["apiVersion"].as_str(), r["kind"].as_str()),
+            (Some(ROLLOUTS_API), Some("Rollout"))
+        );
+        for key in ["selector", "template", "revisionHistoryLimit"] {
+            assert_eq!(r["spec"][key], d["spec"][key], "{key}");
+        }
+        assert_eq!(r["metadata"], d["metadata"]);
+        assert_eq!(r["spec"]["rollbackWindow"], json!({ "revisions": 3 }));
+        assert_eq!(
+            r["spec"]["strategy"],
+            json!({ "canary": {
+                "canaryService": "a-canary",
+                "stableService": "a",
+                "maxSurge": "25%",
+                "maxUnavailable": 0,
+                "trafficRouting": { "nginx": { "stableIngress": "a" } },
+                "steps": [
+                    { "setWeight": 5 }, { "pause": { "duration": "5m" } },
+                    { "setWeight": 50 }, { "pause": { "duration": "5m" } },
+                    { "setWeight": 100 },
+                ],
+            } })
+        );
+    }
+
+    #[test]
+    fn without_an_ingress_a_canary_splits_by_replicas_and_keeps_the_service_whole() {
+        let mut spec = rollout("canary");
+        spec.pause = None;
+        let routing = Routing {
+            service: Some("a".into()),
+            ingresses: Vec::new(),
+        };
+        let canary = &to_rollout(&deployment(), &spec, "a", &routing)["spec"]["strategy"]["canary"];
+        assert_eq!(canary["canaryService"], "a-canary");
+        assert!(canary.get("stableService").is_none() && canary.get("trafficRouting").is_none());
+        assert_eq!(canary["steps"][1], json!({ "pause": {} }));
+    }
+
+    #[test]
+    fn blue_green_promotes_as_auto_promote_says() {
+        let routing = Routing {
+            service: Some("a".into()),
+            ingresses: Vec::new(),
+        };
+        let manual = to_rollout(&deployment(), &rollout("blue-green"), "a", &routing);
+        assert_eq!(
+            manual["spec"]["strategy"],
+            json!({ "blueGreen": { "activeService": "a", "previewService": "a-preview", "autoPromotionEnabled": false } })
+        );
+        let mut auto = rollout("blue-green");
+        auto.auto_promote = Some(true);
+        let auto = to_rollout(&deployment(), &auto, "a", &routing);
+        assert_eq!(auto["spec"]["strategy"]["blueGreen"]["autoPromotionSeconds"], 300);
+    }
+
+    #[test]
+    fn rolling_sets_the_update_and_an_autoscaler_follows_the_rollout() {
+        let mut d = deployment();
+        set_rolling_update(&mut d, &rollout("rolling"));
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": 0 } })
+        );
+        let mut hpa =
+            json!({ "spec": { "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "a" } } });
+        assert!(!retarget_autoscaler(&mut hpa.clone(), "b"));
+        assert!(retarget_autoscaler(&mut hpa, "a"));
+        assert_eq!(
+            hpa["spec"]["scaleTargetRef"],
+            json!({ "apiVersion": ROLLOUTS_API, "kind": "Rollout", "name": "a" })
+        );
+    }
+
+    #[test]
+    fn no_result_meets_neither_condition() {
+        let analysis = Analysis {
+            success_rate: Some(99.5),
+            latency_p99_ms: None,
+            interval: "1m".into(),
+            interval_seconds: 60,
+            failure_limit: 1,
+            prometheus: "http://p".into(),
+        };
+        let t = analysis_template("a", "dev-a-eu", &analysis, false);
+        let metric = &t["spec"]["metrics"][0];
+        assert_eq!(
+            metric["successCondition"],
+            "len(result) > 0 && !isNaN(result[0]) && result[0] >= 99.5"
+        );
+        assert_eq!(
+            metric["failureCondition"],
+            "len(result) > 0 && !isNaN(result[0]) && result[0] < 99.5"
+        );
+        assert!(metric.get("count").is_none());
+        assert_eq!(
+            metric["provider"]["prometheus"]["query"],
+            queries::success_rate_query("dev-a-eu", "120s")
+        );
+        let blue_green = analysis_template("a", "dev-a-eu", &analysis, true);
+        assert_eq!(blue_green["spec"]["metrics"][0]["count"], PRE_PROMOTION_COUNT);
+    }
 }
