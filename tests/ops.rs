@@ -169,3 +169,71 @@ fn alerts_with_an_unknown_key() {
 fn request_thresholds_on_a_worker() {
     rejected("alerts-worker-latency", "catalog/services/jobs.yaml:10:19:", "web");
 }
+
+/// The alerts of an api and a worker: three for the api (its replicas alert
+/// reads the Rollouts controller where prod runs a canary), the replicas
+/// alert only for the worker; severity from the environment's approval,
+/// routing from the owners, thresholds layered key by key.
+#[test]
+fn alerts_on_api_and_worker() {
+    let test = Test::fixture("basic").overlay("ops/alerts");
+    test.expect(&["build"], 0);
+    insta::assert_snapshot!("alerts_tree", test.tree());
+
+    let rule = |path: &str| {
+        documents(&test.read(path))
+            .into_iter()
+            .find(|d| d["kind"] == "PrometheusRule")
+            .unwrap()
+    };
+    let alerts = |rule: &Value| -> Vec<String> {
+        rule["spec"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let l = &r["labels"];
+                format!(
+                    "{} for {} severity {}",
+                    r["alert"].as_str().unwrap(),
+                    r["for"].as_str().unwrap(),
+                    l["severity"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let web_prod = rule("generated/web/prod/eu/manifests.yaml");
+    assert_eq!(
+        alerts(&web_prod),
+        [
+            "HighErrorRate for 2m severity page",
+            "HighLatencyP99 for 2m severity page",
+            "ReplicasUnavailable for 2m severity page"
+        ]
+    );
+    assert_eq!(
+        alerts(&rule("generated/jobs/dev/eu/manifests.yaml")),
+        ["ReplicasUnavailable for 10m severity ticket"]
+    );
+    // Hostile owners are the service file's strings, annotation values.
+    let service: Value = serde_norway::from_str(&test.read("catalog/services/web.yaml")).unwrap();
+    let annotations = &web_prod["spec"]["groups"][0]["rules"][0]["annotations"];
+    assert_eq!(annotations["slack"], service["owners"]["slack"]);
+    assert_eq!(annotations["oncall"], "NO");
+
+    // explain shows each threshold and where it was set.
+    let out = test.expect(&["explain", "web", "--env", "prod", "--region", "eu"], 0);
+    let lines: String = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("alerts."))
+        .map(|l| format!("{}\n", l.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect();
+    assert_eq!(
+        lines,
+        "alerts.error_rate 0.5 catalog/services/web.yaml:10 service\n\
+         alerts.latency_p99_ms 250 catalog/services/web.yaml:11 service\n\
+         alerts.for 2m catalog/services/web.yaml:14 overrides.prod\n\
+         alerts.requests true derived\n"
+    );
+}
