@@ -35,35 +35,7 @@ pub(crate) fn fold(
     let archetype = scope.archetype;
     if !enabled {
         let &(level, block) = blocks.last()?;
-        // The component itself may not apply (a cronjob); then adding it is no fix.
-        let applies = scope
-            .blueprints
-            .components
-            .get(COMPONENT)
-            .is_some_and(|c| c.applies_to.is_empty() || c.applies_to.contains(&archetype.name));
-        let d = if applies {
-            Diagnostic::new(
-                level.file,
-                block.pos,
-                format!("`alerts` is set, but the `{COMPONENT}` component is not enabled"),
-            )
-            .with_hint(format!("did you mean to add `{COMPONENT}` to `components`?"))
-        } else {
-            Diagnostic::new(
-                level.file,
-                block.pos,
-                format!("archetype `{}` takes no `alerts`", archetype.name),
-            )
-            .with_hint(format!(
-                "the `{COMPONENT}` component applies to: {}; remove `alerts`",
-                scope
-                    .blueprints
-                    .components
-                    .get(COMPONENT)
-                    .map_or(String::new(), |c| c.applies_to.join(", "))
-            ))
-        };
-        diags.push(d);
+        diags.push(not_enabled(scope, level, block));
         return None;
     }
     // Error rate and latency come from the requests a Service carries.
@@ -114,4 +86,28 @@ pub(crate) fn fold(
             .map_or(DEFAULT_FOR.to_string(), |v| v.value.text.clone()),
         requests,
     })
+}
+
+/// An `alerts` block where the component is off: add the component, unless
+/// it does not apply to the archetype (a cronjob), where adding it is no fix.
+fn not_enabled(scope: &Scope, level: &Level, block: &AlertsLayer) -> Diagnostic {
+    let archetype = &scope.archetype.name;
+    let component = scope.blueprints.components.get(COMPONENT);
+    match component {
+        Some(c) if !c.applies_to.is_empty() && !c.applies_to.contains(archetype) => Diagnostic::new(
+            level.file,
+            block.pos,
+            format!("archetype `{archetype}` takes no `alerts`"),
+        )
+        .with_hint(format!(
+            "the `{COMPONENT}` component applies to: {}; remove `alerts`",
+            c.applies_to.join(", ")
+        )),
+        _ => Diagnostic::new(
+            level.file,
+            block.pos,
+            format!("`alerts` is set, but the `{COMPONENT}` component is not enabled"),
+        )
+        .with_hint(format!("did you mean to add `{COMPONENT}` to `components`?")),
+    }
 }
