@@ -237,3 +237,24 @@ fn alerts_on_api_and_worker() {
          alerts.requests true derived\n"
     );
 }
+
+/// The alerts component is a shared input: a broken template writes nothing
+/// and removes nothing.
+#[test]
+fn a_broken_alerts_template_fails_closed() {
+    let test = Test::fixture("basic").overlay("ops/alerts");
+    test.expect(&["build"], 0);
+    let good = test.tree();
+    test.edit(
+        "components/alerts/prometheus-rule.yaml.j2",
+        "{% endfor %}",
+        "{% endfo %}",
+    );
+    let out = test.expect(&["build"], 2);
+    assert!(
+        out.stderr.contains("error: components/alerts/prometheus-rule.yaml.j2:"),
+        "{}",
+        out.stderr
+    );
+    assert!(test.tree() == good, "the committed tree changed:\n{}", out.stderr);
+}
