@@ -96,3 +96,33 @@ pub(crate) fn fold(
         timeout_seconds,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::resolve::test_repo::{service, target};
+
+    #[test]
+    fn keys_merge_layer_by_layer_and_the_timeout_defaults_to_ten_minutes() {
+        let profiles = "profiles:\n  p:\n    archetype: worker\n    defaults: { migration: { timeout: 2m } }\n";
+        let t = target(profiles, &service("migration: { command: [./m, up] }\n"));
+        let m = t.values.migration.as_ref().unwrap();
+        assert_eq!(
+            (m.command.join(" "), m.timeout.as_str(), m.timeout_seconds),
+            ("./m up".into(), "2m", 120)
+        );
+        assert_eq!(t.origins["migration.timeout"].level, "profile p");
+        assert_eq!(t.origins["migration.command"].level, "service");
+        let t = target(
+            "profiles:\n  p: { archetype: worker }\n",
+            &service("migration: { command: [./m] }\n"),
+        );
+        let m = t.values.migration.as_ref().unwrap();
+        assert_eq!((m.timeout.as_str(), m.timeout_seconds), ("10m", 600));
+        assert!(
+            target("profiles:\n  p: { archetype: worker }\n", &service(""))
+                .values
+                .migration
+                .is_none()
+        );
+    }
+}
