@@ -25,6 +25,7 @@ mod image_history;
 #[cfg(test)]
 mod layering;
 pub mod load;
+mod migration_job;
 mod paths;
 pub mod render;
 mod report;

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::blueprint::{Blueprint, Blueprints, template_error};
+use crate::blueprint::{Blueprint, Blueprints, Declared, template_error};
 use crate::catalog::reader::node_to_json;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
@@ -186,7 +186,11 @@ pub fn render_target(
             }
         }
     }
-    check_declared(&blueprints_used, sources, target, &objects, &mut diags);
+    let mut features = Vec::new();
+    if diags.is_empty() {
+        add_migration(blueprints, target, &mut objects, &mut features, &mut diags);
+    }
+    check_declared(&blueprints_used, &features, sources, target, &objects, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -224,6 +228,50 @@ pub fn render_target(
     }
     objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(objects)
+}
+
+/// The migration Job of a target with `migration`, derived from its rendered
+/// workload (`migration_job`), and its declaration among the objects of the
+/// delivery features: the Job from the workload's template.
+fn add_migration(
+    blueprints: &Blueprints,
+    target: &Target,
+    objects: &mut Vec<Object>,
+    features: &mut Vec<Declared>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(migration) = &target.values.migration else {
+        return;
+    };
+    let rendered: Vec<_> = objects
+        .iter()
+        .map(|o| crate::migration_job::Rendered {
+            template: &o.template,
+            value: &o.value,
+        })
+        .collect();
+    match crate::migration_job::derive(target, migration, &rendered) {
+        Ok((job, template)) => {
+            features.push(Declared {
+                template: template.clone(),
+                kind: "Job".into(),
+                name: crate::migration_job::job_name("{service}"),
+                pos: Pos::START,
+            });
+            match decorate(job, target, &template) {
+                Ok(object) => objects.push(object),
+                Err(d) => diags.push(d.for_target(target.id())),
+            }
+        }
+        Err((template, message)) => {
+            let file = template.unwrap_or_else(|| blueprints.archetypes[&target.archetype].decl_file.clone());
+            diags.push(
+                Diagnostic::new(file, Pos::START, message)
+                    .for_target(target.id())
+                    .with_hint(format!("`migration` is set in `{}`", target.service_file)),
+            );
+        }
+    }
 }
 
 /// Delivery (SPEC §4): marks the archetype's workload so that Argo CD prunes
@@ -389,6 +437,7 @@ fn template_line_of(source: &str, written: &str, copy: usize) -> Option<Pos> {
 /// that broke out of its quotes or a template writing what it must not.
 fn check_declared(
     blueprints: &[&Blueprint],
+    features: &[Declared],
     sources: &Sources,
     target: &Target,
     objects: &[Object],
@@ -415,13 +464,16 @@ fn check_declared(
                 object.name(),
                 values.namespace
             ))
-        } else if !owner.is_some_and(|b| {
-            b.objects.iter().any(|d| {
+        } else if !owner
+            .map_or(&[][..], |b| b.objects.as_slice())
+            .iter()
+            .chain(features)
+            .any(|d| {
                 d.template == object.template
                     && d.kind == object.kind()
                     && d.name_for(&target.service, &values.namespace, &target.env, &target.region) == object.name()
             })
-        }) {
+        {
             Some(format!(
                 "the template rendered `{}` `{}`, which it does not declare",
                 object.kind(),

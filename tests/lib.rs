@@ -12,6 +12,7 @@ mod errors;
 mod incremental;
 mod onboarding;
 mod rollout;
+mod ops;
 mod shard;
 mod trust_cli;
 mod trust_data;

@@ -1,7 +1,9 @@
 //! The catalog: `stamp.yaml` and everything under `catalog/`, read into typed,
 //! position-carrying values. Cross-file references are checked in `resolve`.
 
+pub mod alerts;
 pub mod image_ref;
+pub mod migration;
 mod quantity;
 pub mod reader;
 pub mod rollout;
@@ -62,6 +64,8 @@ pub struct Layer {
     pub regions: Option<Vec<Spanned<String>>>,
     /// `image.digest`; only counts where the tag is set at the same level or below.
     pub image_digest: Option<Spanned<String>>,
+    pub migration: Option<migration::MigrationLayer>,
+    pub alerts: Option<alerts::AlertsLayer>,
     pub rollout: Option<rollout::RolloutLayer>,
 }
 
@@ -248,6 +252,8 @@ const SERVICE_KEYS: &[&str] = &[
     "params",
     "overrides",
     "owners",
+    "migration",
+    "alerts",
     "rollout",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
@@ -260,10 +266,21 @@ const OVERRIDE_KEYS: &[&str] = &[
     "components",
     "params",
     "regions",
+    "migration",
+    "alerts",
     "rollout",
 ];
 const PROFILE_DEFAULT_KEYS: &[&str] = &[
-    "size", "replicas", "image", "port", "schedule", "env", "params", "rollout",
+    "size",
+    "replicas",
+    "image",
+    "port",
+    "schedule",
+    "env",
+    "params",
+    "migration",
+    "alerts",
+    "rollout",
 ];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
@@ -783,6 +800,8 @@ fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
             layer.params.push((key, Spanned::new(json, value.pos)));
         }
     }
+    layer.migration = f.get("migration").and_then(|n| migration::read(r, n));
+    layer.alerts = f.get("alerts").and_then(|n| alerts::read(r, n));
     Some(layer)
 }
 

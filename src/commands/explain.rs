@@ -122,7 +122,10 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
                 flatten(&key(k), v, out);
             }
         }
-        Value::Array(items) if items.iter().all(Value::is_string) && !items.is_empty() => {
+        // A command is one value (its arguments in order), not a set of names.
+        Value::Array(items)
+            if items.iter().all(Value::is_string) && !items.is_empty() && prefix != "migration.command" =>
+        {
             for item in items {
                 out.push((key(item.as_str().unwrap_or_default()), Value::Bool(true)));
             }

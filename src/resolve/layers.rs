@@ -32,15 +32,15 @@ pub(crate) struct Scope<'a> {
 
 /// A catalog layer: its values and how `explain` names it.
 pub(crate) struct Level<'a> {
-    file: &'a str,
-    name: String,
-    layer: &'a Layer,
+    pub(super) file: &'a str,
+    pub(super) name: String,
+    pub(super) layer: &'a Layer,
     /// Whether it sits above the size (the service and its override do).
     above_size: bool,
 }
 
 impl Level<'_> {
-    fn origin(&self, pos: Pos) -> Origin {
+    pub(super) fn origin(&self, pos: Pos) -> Origin {
         Origin::new(self.file, pos, self.name.clone())
     }
 }
@@ -79,6 +79,10 @@ impl<'a> Layers<'a> {
         Layers { levels }
     }
 
+    pub(super) fn levels(&self) -> &[Level<'a>] {
+        &self.levels
+    }
+
     /// The `rollout` blocks of the levels that write one, lowest first.
     pub(crate) fn rollout_levels(&self) -> Vec<crate::resolve::rollout::RolloutLevel<'_>> {
         self.levels
@@ -109,7 +113,7 @@ impl<'a> Layers<'a> {
 
 /// The value of the last level that sets `field`, with the file it is set in;
 /// notes its origin under `key`.
-fn last<'a, T: Clone + 'a>(
+pub(super) fn last<'a, T: Clone + 'a>(
     levels: &[Level<'a>],
     key: &str,
     field: impl Fn(&'a Layer) -> &'a Option<Spanned<T>>,
@@ -177,6 +181,8 @@ pub(crate) fn fold(scope: &Scope, layers: &Layers, diags: &mut Vec<Diagnostic>) 
         components,
         params,
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), service.name.value.clone())]),
+        migration: None,
+        alerts: None,
         rollout: None,
     };
     Some((values, origins))

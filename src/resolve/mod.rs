@@ -6,8 +6,10 @@
 //! `provenance` records where each value came from for `explain`, and
 //! `target` is the model the later stages read.
 
+mod alerts;
 mod layers;
 mod lookup;
+mod migration;
 mod provenance;
 pub(crate) mod rollout;
 mod target;
@@ -23,9 +25,10 @@ use crate::catalog::{Catalog, Environment, Region, Service, Team};
 use crate::diagnostic::Diagnostic;
 use layers::{Layers, Scope};
 
+pub(crate) use migration::{JOB_SUFFIX, WORKLOAD_KINDS};
 pub use provenance::{Origin, Provenance};
 pub use rollout::{Analysis, Rollout};
-pub use target::{Autoscaling, Image, Owners, Resolved, Resources, Target, Values};
+pub use target::{Alerts, Autoscaling, Image, Migration, Owners, Resolved, Resources, Target, Values};
 
 /// Checks shared files' references once, then resolves every service on its own.
 /// `skip` names services whose output is known to be current; they are not
@@ -153,6 +156,9 @@ fn resolve_service(
             depends_on_broken = true;
             continue;
         }
+        let (values, origins) = &mut shared;
+        values.migration = migration::fold(&scope, layers.levels(), origins, diags);
+        values.alerts = alerts::fold(&scope, layers.levels(), &values.components, origins, diags);
         let rollout_cx = rollout::Context {
             service_file: &service.file,
             archetype,

@@ -34,9 +34,35 @@ pub struct Values {
     pub params: BTreeMap<String, Value>,
     /// Labels that select the target's pods.
     pub selector: BTreeMap<String, String>,
+    /// The migration Job's command and deadline, when a layer sets `migration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
+    /// The alert thresholds, when the `alerts` component is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Alerts>,
     /// The resolved `rollout` block; absent when no layer writes one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::resolve::rollout::Rollout>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Migration {
+    pub command: Vec<String>,
+    /// As written, e.g. `10m`.
+    pub timeout: String,
+    pub timeout_seconds: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Alerts {
+    /// Percent of 5xx responses, as written (`5`, `0.5`).
+    pub error_rate: serde_json::Number,
+    pub latency_p99_ms: i64,
+    #[serde(rename = "for")]
+    pub for_: String,
+    /// Whether the archetype serves requests through a Service, and so gets
+    /// the error-rate and latency alerts besides the replicas alert.
+    pub requests: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -140,6 +166,8 @@ mod tests {
             components: Vec::new(),
             params: BTreeMap::new(),
             selector: BTreeMap::new(),
+            migration: None,
+            alerts: None,
             rollout: None,
         };
         let target = Target {
