@@ -17,6 +17,7 @@ pub mod diagnostic;
 pub mod emit;
 mod error;
 mod fingerprint;
+pub mod flags;
 mod git;
 #[cfg(test)]
 mod layering;
@@ -88,6 +89,7 @@ pub fn run() -> i32 {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
         }
         Command::New(args) => commands::new::run(&settings, &args),
+        Command::Flags { services, envs, .. } => exit_code(commands::flags::run(&settings, &services, &envs)),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

@@ -155,6 +155,7 @@ pub fn render_target(
         .collect();
     let context = minijinja::context! {
         config_hash => config_hash(&target.values.env),
+        flags_json => crate::flags::document_text(&target.values.flags),
         ..minijinja::Value::from(minijinja::value::Serde(&target.values))
     };
     let mut objects = Vec::new();

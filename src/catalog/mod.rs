@@ -1,6 +1,7 @@
 //! The catalog: `stamp.yaml` and everything under `catalog/`, read into typed,
 //! position-carrying values. Cross-file references are checked in `resolve`.
 
+pub mod flags;
 pub mod image_ref;
 mod quantity;
 pub mod reader;
@@ -59,6 +60,7 @@ pub struct Layer {
     pub components: Vec<Spanned<String>>,
     pub params: Vec<(Spanned<String>, Spanned<Value>)>,
     pub regions: Option<Vec<Spanned<String>>>,
+    pub flags: Vec<flags::FlagSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -238,6 +240,7 @@ const SERVICE_KEYS: &[&str] = &[
     "params",
     "overrides",
     "owners",
+    "flags",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -249,8 +252,11 @@ const OVERRIDE_KEYS: &[&str] = &[
     "components",
     "params",
     "regions",
+    "flags",
 ];
-const PROFILE_DEFAULT_KEYS: &[&str] = &["size", "replicas", "image", "port", "schedule", "env", "params"];
+const PROFILE_DEFAULT_KEYS: &[&str] = &[
+    "size", "replicas", "image", "port", "schedule", "env", "params", "flags",
+];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
 pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
@@ -633,7 +639,11 @@ fn read_team(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Team>
 
 fn read_layer(r: &mut Reader, node: &Node, what: &str, allowed: &[&'static str]) -> Option<Layer> {
     let f = r.map(node, what, allowed)?;
-    read_layer_fields(r, &f)
+    let mut layer = read_layer_fields(r, &f)?;
+    if let Some(n) = f.get("flags") {
+        layer.flags = flags::read(r, n, what.starts_with("overrides."));
+    }
+    Some(layer)
 }
 
 fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
@@ -785,7 +795,10 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
     let profile = r.require(&f, "profile", what).and_then(|n| r.string(n, "profile"));
     r.require(&f, "size", what);
     let environments = r.require(&f, "environments", what).map(|n| r.list(n, "environments"));
-    let layer = read_layer_fields(r, &f);
+    let mut layer = read_layer_fields(r, &f);
+    if let (Some(layer), Some(n)) = (&mut layer, f.get("flags")) {
+        layer.flags = flags::read(r, n, false);
+    }
     let owners = r.require(&f, "owners", what).and_then(|n| {
         let o = r.map(n, "owners", &["team", "slack", "oncall"])?;
         Some(Owners {

@@ -116,7 +116,7 @@ pub fn run(settings: &Settings, base: &str, max_jobs: usize) -> i32 {
     let (tier, reasons) = change_tier(&targets, &platform_files);
 
     let text = match settings.format {
-        Format::Text => text_report(&targets, tier, &reasons),
+        Format::Text | Format::Markdown => text_report(&targets, tier, &reasons),
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&json!({
                 "base": base,

@@ -37,8 +37,8 @@ pub fn run(settings: &Settings, base: Option<&str>, stat: bool) -> i32 {
     let mut out = std::io::stdout().lock();
     let text = match (settings.format, stat) {
         (Format::Json, _) => json_report(&changes),
-        (Format::Text | Format::GithubMatrix, true) => stat_report(&changes),
-        (Format::Text | Format::GithubMatrix, false) => unified(&changes, settings.color),
+        (Format::Text | Format::GithubMatrix | Format::Markdown, true) => stat_report(&changes),
+        (Format::Text | Format::GithubMatrix | Format::Markdown, false) => unified(&changes, settings.color),
     };
     // A closed pipe (`stamp diff | head`) is not an error.
     let _ = out.write_all(text.as_bytes());

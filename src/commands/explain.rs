@@ -77,7 +77,7 @@ pub fn run(settings: &Settings, service: &str, env: Option<&str>, region: Option
         Format::Json => {
             report::stdout(&(serde_json::to_string_pretty(&explained).expect("JSON values serialize") + "\n"))
         }
-        Format::Text | Format::GithubMatrix => report::stdout(&text(&explained)),
+        Format::Text | Format::GithubMatrix | Format::Markdown => report::stdout(&text(&explained)),
     }
     OK
 }

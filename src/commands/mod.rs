@@ -6,6 +6,7 @@ pub mod build;
 pub mod check;
 pub mod diff;
 pub mod explain;
+pub mod flags;
 pub mod init;
 pub mod new;
 pub mod validate;

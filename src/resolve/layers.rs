@@ -90,6 +90,20 @@ impl<'a> Layers<'a> {
     }
 }
 
+impl<'a> Level<'a> {
+    /// The level's file, name and values, for the fold functions of the
+    /// blocks that have a module of their own (`flags`).
+    pub(crate) fn parts(&self) -> (&'a str, &str, &'a Layer) {
+        (self.file, &self.name, self.layer)
+    }
+}
+
+impl<'a> Layers<'a> {
+    pub(crate) fn levels(&self) -> &[Level<'a>] {
+        &self.levels
+    }
+}
+
 /// The value of the last level that sets `field`, with the file it is set in;
 /// notes its origin under `key`.
 fn last<'a, T: Clone + 'a>(
@@ -160,6 +174,7 @@ pub(crate) fn fold(scope: &Scope, layers: &Layers, diags: &mut Vec<Diagnostic>) 
         components,
         params,
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), service.name.value.clone())]),
+        flags: BTreeMap::new(),
     };
     Some((values, origins))
 }

@@ -6,6 +6,7 @@
 //! `provenance` records where each value came from for `explain`, and
 //! `target` is the model the later stages read.
 
+mod flags;
 mod layers;
 mod lookup;
 mod provenance;
@@ -22,6 +23,7 @@ use crate::catalog::{Catalog, Environment, Region, Service, Team};
 use crate::diagnostic::Diagnostic;
 use layers::{Layers, Scope};
 
+pub use flags::Flag;
 pub use provenance::{Origin, Provenance};
 pub use target::{Autoscaling, Image, Owners, Resolved, Resources, Target, Values};
 
@@ -143,10 +145,14 @@ fn resolve_service(
             .find(|(e, _)| e.value == env.name.value)
             .map(|(_, l)| l);
         let layers = Layers::for_env(&scope, &env.name.value, override_layer);
-        let Some(shared) = layers::fold(&scope, &layers, diags) else {
+        let Some(mut shared) = layers::fold(&scope, &layers, diags) else {
             depends_on_broken = true;
             continue;
         };
+        shared.0.flags = flags::fold(&scope, layers.levels(), &env.name.value, &mut shared.1, diags);
+        if !shared.0.flags.is_empty() {
+            flags::check_component(&scope, layers.levels(), &shared.0.components, diags);
+        }
         for region in lookup::regions(&service.file, env, override_layer, diags) {
             if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
                 targets.push(target);

@@ -34,6 +34,8 @@ pub struct Values {
     pub params: BTreeMap<String, Value>,
     /// Labels that select the target's pods.
     pub selector: BTreeMap<String, String>,
+    /// Feature flags by key (`resolve::flags`); empty: no flags ConfigMap.
+    pub flags: BTreeMap<String, crate::resolve::Flag>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -134,6 +136,7 @@ mod tests {
             components: Vec::new(),
             params: BTreeMap::new(),
             selector: BTreeMap::new(),
+            flags: BTreeMap::new(),
         };
         let target = Target {
             service: "s".into(),
