@@ -9,6 +9,7 @@ mod check;
 mod codeowners;
 mod diff;
 mod errors;
+mod flags;
 mod incremental;
 mod onboarding;
 mod shard;

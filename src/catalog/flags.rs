@@ -59,7 +59,7 @@ pub fn read(r: &mut Reader, node: &Node, in_override: bool) -> Vec<FlagSpec> {
                 Diagnostic::new(
                     r.file,
                     key.pos,
-                    format!("flag key `{}` is not valid: {problem}", key.value),
+                    format!("flag key `{}` is not valid: {problem}", key.value.escape_debug()),
                 )
                 .with_hint("a flag key is an identifier such as `new-checkout` or `search.v2_ranking`"),
             );
@@ -70,9 +70,18 @@ pub fn read(r: &mut Reader, node: &Node, in_override: bool) -> Vec<FlagSpec> {
             continue;
         }
         let what = format!("flag `{}`", key.value);
+        let before = r.diags.len();
         let Some(f) = r.map(node, &what, allowed) else {
             continue;
         };
+        if in_override {
+            let unknown = "unknown key `environments`";
+            for d in r.diags[before..].iter_mut().filter(|d| d.message.starts_with(unknown)) {
+                d.hint = Some(
+                    "an override is one environment already: set `environments` on the flag outside `overrides`, or `enabled: false` here".into(),
+                );
+            }
+        }
         let field = |name: &str| format!("flags.{}.{name}", key.value);
         let enabled = f.get("enabled").and_then(|n| {
             let value = r.bool(n, &field("enabled"))?;
