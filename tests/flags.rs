@@ -540,3 +540,53 @@ fn broken_flags_in_a_profile_fail_closed() {
     );
     assert_eq!(test.tree(), before);
 }
+
+// -------------------------------------------------------------------- tiers
+
+/// `stamp affected` after a flag change: (targets, tier).
+fn affected_by(change: impl Fn(&Test)) -> (Vec<String>, String) {
+    let test = built();
+    test.commit("base");
+    change(&test);
+    test.expect(&["build"], 0);
+    test.commit("change");
+    let out = test.expect(&["affected", "--base", "HEAD~1", "--format", "json"], 0);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let targets = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}/{}/{}", t["service"], t["env"], t["region"]).replace('"', ""))
+        .collect();
+    (targets, report["tier"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn a_flag_change_needs_the_tier_of_the_environments_it_touches() {
+    // A dev-only ramp is dev's tier; the same flag in every environment is prod's.
+    let dev_only = affected_by(|t| {
+        t.edit(
+            "catalog/services/ramp.yaml",
+            "rollout_percentage: 25",
+            "rollout_percentage: 50",
+        )
+    });
+    assert_eq!(dev_only, (vec!["ramp/dev/eu".to_string()], "auto".to_string()));
+    let everywhere = affected_by(|t| t.edit("catalog/services/ramp.yaml", "one-click checkout", "one click"));
+    assert_eq!(
+        everywhere,
+        (
+            vec!["ramp/dev/eu".to_string(), "ramp/prod/eu".to_string()],
+            "manual".to_string()
+        )
+    );
+    // A first flag adds no component (`flags` is always on): still dev's tier.
+    let first = affected_by(|t| {
+        t.edit(
+            "catalog/services/plain.yaml",
+            "owners: { team: team-a }",
+            "owners: { team: team-a }\nflags: { first: { environments: [dev] } }",
+        )
+    });
+    assert_eq!(first, (vec!["plain/dev/eu".to_string()], "auto".to_string()));
+}
