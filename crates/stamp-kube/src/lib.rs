@@ -1,4 +1,6 @@
-//! Strict validation of Kubernetes objects against the k8s-openapi types.
+//! Strict validation of Kubernetes objects: core kinds against the
+//! k8s-openapi types, custom resources against their vendored CRDs
+//! (`crd`), and flagd flag definitions against flagd's schema (`flagd`).
 //!
 //! k8s-openapi alone is lenient: it drops unknown fields and fills missing
 //! required ones with defaults. Here the typed object is written back and
@@ -8,14 +10,13 @@
 //!
 //! This crate is separate so its slow-to-compile generic code stays cached.
 
-mod service_monitor;
+mod crd;
+pub mod flagd;
 
 use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy, rbac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-pub use service_monitor::ServiceMonitor;
 
 /// The Kubernetes version whose schema objects are checked against.
 pub const KUBERNETES_VERSION: &str = "1.34";
@@ -52,12 +53,12 @@ kinds! {
     "networking.k8s.io/v1" "Ingress" => networking::v1::Ingress,
     "rbac.authorization.k8s.io/v1" "Role" => rbac::v1::Role,
     "rbac.authorization.k8s.io/v1" "RoleBinding" => rbac::v1::RoleBinding,
-    "monitoring.coreos.com/v1" "ServiceMonitor" => ServiceMonitor,
 }
 
 /// Kinds stamp can check, as `apiVersion/kind`.
 pub fn known_kinds() -> impl Iterator<Item = String> {
-    KINDS.iter().map(|(v, k, _)| format!("{v}/{k}"))
+    let typed = KINDS.iter().map(|(v, k, _)| (*v, *k));
+    typed.chain(crd::kinds()).map(|(v, k)| format!("{v}/{k}"))
 }
 
 /// Kinds that live outside any namespace.
@@ -67,6 +68,7 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
         "Namespace"
             | "ClusterRole"
             | "ClusterRoleBinding"
+            | "ClusterAnalysisTemplate"
             | "CustomResourceDefinition"
             | "PriorityClass"
             | "StorageClass"
@@ -82,13 +84,15 @@ pub fn validate(object: &Value) -> Vec<SchemaError> {
             message: "an object needs string `apiVersion` and `kind` fields".into(),
         }];
     };
-    match KINDS.iter().find(|(v, k, _)| *v == api_version && *k == kind) {
-        Some((_, _, checker)) => checker(object),
-        None => vec![SchemaError {
+    if let Some((_, _, checker)) = KINDS.iter().find(|(v, k, _)| *v == api_version && *k == kind) {
+        return checker(object);
+    }
+    crd::validate(api_version, kind, object).unwrap_or_else(|| {
+        vec![SchemaError {
             path: "kind".into(),
             message: format!("`{api_version}` `{kind}` is not a kind stamp can validate"),
-        }],
-    }
+        }]
+    })
 }
 
 fn check<T: DeserializeOwned + Serialize>(input: &Value) -> Vec<SchemaError> {
