@@ -77,6 +77,20 @@ fn targeting(flag: &Flag) -> Option<Value> {
     Some(json!({ "if": [team, "on", share.unwrap_or_else(|| Value::from("off"))] }))
 }
 
+/// Whether an object's pod template mounts the ConfigMap `config_map`:
+/// the pod spec of a workload, a CronJob's job template, or a Rollout's.
+pub fn mounts(object: &Value, config_map: &str) -> bool {
+    let spec = &object["spec"];
+    [
+        &spec["template"]["spec"],
+        &spec["jobTemplate"]["spec"]["template"]["spec"],
+    ]
+    .iter()
+    .filter_map(|pod| pod["volumes"].as_array())
+    .flatten()
+    .any(|volume| volume["configMap"]["name"] == config_map)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +131,32 @@ mod tests {
             assert_eq!(d.get("targeting").cloned().unwrap_or(Value::Null), rule, "{flag:?}");
             assert_eq!(d["defaultVariant"], default, "{flag:?}");
         }
+    }
+
+    #[test]
+    fn a_mount_is_found_in_a_workload_or_a_cronjob() {
+        let volumes = json!([{ "name": "flags", "configMap": { "name": "s-flags" } }]);
+        let deployment = json!({ "spec": { "template": { "spec": { "volumes": volumes } } } });
+        let cronjob =
+            json!({ "spec": { "jobTemplate": { "spec": { "template": { "spec": { "volumes": volumes } } } } } });
+        assert!(mounts(&deployment, "s-flags"));
+        assert!(mounts(&cronjob, "s-flags"));
+        assert!(!mounts(&deployment, "t-flags"));
+        assert!(!mounts(&json!({ "data": {} }), "s-flags"));
+    }
+
+    /// Every shape a flag can take validates against flagd's schema.
+    #[test]
+    fn every_shape_is_valid_flagd() {
+        let mut flags = BTreeMap::new();
+        for percentage in 0..=100 {
+            for (enabled, teams) in [(true, &[][..]), (true, &["t", "a\n\"b"][..]), (false, &["t"][..])] {
+                let key = format!("f{percentage}-{enabled}-{}", teams.len());
+                flags.insert(key, flag(enabled, percentage, teams));
+            }
+        }
+        let document = document(&flags);
+        assert_eq!(stamp_kube::flagd::validate(&document), Vec::new());
     }
 
     #[test]

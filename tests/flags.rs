@@ -590,3 +590,70 @@ fn a_flag_change_needs_the_tier_of_the_environments_it_touches() {
     });
     assert_eq!(first, (vec!["plain/dev/eu".to_string()], "auto".to_string()));
 }
+
+#[test]
+fn an_archetype_that_does_not_mount_the_flags_is_an_error() {
+    let test = built();
+    let before = test.read("generated/ramp/dev/eu/manifests.yaml");
+    test.edit(
+        "archetypes/worker/deployment.yaml.j2",
+        "      {{ workload.pod_volumes(service, flags)|indent(6) }}\n",
+        "",
+    );
+    let out = test.expect(&["build"], 2);
+    insta::assert_snapshot!("flags_unmounted", out.messages());
+    // The failing targets keep their last good output.
+    assert_eq!(test.read("generated/ramp/dev/eu/manifests.yaml"), before);
+}
+
+// ------------------------------------------------------------------- schema
+
+/// Every `flags.json` under `generated/`, by path.
+fn every_flags_json(test: &Test) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for block in test.tree().split("=== ").filter(|b| b.contains("name: ")) {
+        let (path, _) = block.split_once('\n').unwrap();
+        if let Some(target) = path
+            .strip_prefix("generated/")
+            .and_then(|p| p.strip_suffix("/manifests.yaml"))
+            && let Some(document) = flagd(test, target)
+        {
+            found.push((path.to_string(), document));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_generated_flags_json_of_the_example_and_the_fixture_validates() {
+    let example = Test::empty();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["catalog", "archetypes", "components"] {
+        std::fs::create_dir_all(example.path().join(dir)).unwrap();
+        crate::test::copy_tree(&root.join(dir), &example.path().join(dir));
+    }
+    std::fs::copy(root.join("stamp.yaml"), example.path().join("stamp.yaml")).unwrap();
+    example.expect(&["build"], 0);
+    for test in [example, built()] {
+        let documents = every_flags_json(&test);
+        assert!(documents.len() >= 5, "{} flag files", documents.len());
+        for (path, document) in documents {
+            assert_eq!(stamp_kube::flagd::validate(&document), Vec::new(), "{path}");
+        }
+    }
+}
+
+#[test]
+fn a_template_writing_an_invalid_flag_file_fails_its_targets() {
+    let test = built();
+    let before = test.read("generated/ramp/dev/eu/manifests.yaml");
+    test.edit(
+        "components/flags/flags.yaml.j2",
+        "flags.json: {{ flags_json }}",
+        "flags.json: '{\"flags\": {\"x\": {\"state\": \"ON\"}}}'",
+    );
+    let out = test.expect(&["build"], 2);
+    insta::assert_snapshot!("flags_invalid_document", out.messages());
+    // The failing targets keep their last good output.
+    assert_eq!(test.read("generated/ramp/dev/eu/manifests.yaml"), before);
+}
