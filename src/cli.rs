@@ -141,6 +141,19 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         to: Option<String>,
     },
+    /// Feature flags per environment: on, a percentage, off, or `-` where absent
+    Flags {
+        /// Only this service; repeat for several [default: every service]
+        #[arg(long = "service", value_name = "SERVICE")]
+        services: Vec<String>,
+        /// Only this environment; repeat for several [default: every environment]
+        #[arg(long = "env", value_name = "ENV")]
+        envs: Vec<String>,
+        /// Output format: `text`, `json` or `markdown` (a table for a pull request or wiki)
+        // The same id as the global `--format`, as `affected` does.
+        #[arg(long, value_name = "FORMAT", value_parser = TextJsonOrMarkdown, default_value = "text")]
+        format: Format,
+    },
 }
 
 /// `stamp new`'s arguments.
@@ -242,6 +255,34 @@ impl clap::builder::TypedValueParser for TextOrJson {
             [Format::Text, Format::Json]
                 .into_iter()
                 .filter_map(|f| f.to_possible_value()),
+        ))
+    }
+}
+
+/// `stamp flags --format`: `text`, `json` or `markdown`.
+#[derive(Clone)]
+struct TextJsonOrMarkdown;
+
+impl clap::builder::TypedValueParser for TextJsonOrMarkdown {
+    type Value = Format;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<Format, clap::Error> {
+        match value.to_str() {
+            Some("markdown") => Ok(Format::Markdown),
+            Some("github-matrix") | None => Err(cmd.clone().error(
+                ErrorKind::InvalidValue,
+                format!(
+                    "`--format {}` is not a format of `stamp flags`: use `text`, `json` or `markdown`",
+                    value.to_string_lossy()
+                ),
+            )),
+            Some(_) => TextOrJson.parse_ref(cmd, arg, value),
+        }
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            ["text", "json", "markdown"].into_iter().map(PossibleValue::new),
         ))
     }
 }

@@ -18,6 +18,7 @@ mod edit;
 pub mod emit;
 mod error;
 mod fingerprint;
+pub mod flags;
 #[cfg(test)]
 mod fn_length;
 mod git;
@@ -101,6 +102,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
             force,
         } => commands::promote::run(&settings, &service, &to, from.as_deref(), force),
         Command::Rollback { service, env, to } => commands::rollback::run(&settings, &service, &env, to.as_deref()),
+        Command::Flags { services, envs, .. } => commands::flags::run(&settings, &services, &envs),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

@@ -156,6 +156,7 @@ pub fn render_target(
         .collect();
     let context = minijinja::context! {
         config_hash => config_hash(&target.values.env),
+        flags_json => crate::flags::document_text(&target.values.flags),
         ..minijinja::Value::from(minijinja::value::Serde(&target.values))
     };
     let mut objects = Vec::new();
@@ -191,6 +192,7 @@ pub fn render_target(
         add_migration(blueprints, target, &mut objects, &mut features, &mut diags);
     }
     check_declared(&blueprints_used, &features, sources, target, &objects, &mut diags);
+    check_flags_mounted(archetype, target, &objects, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -223,6 +225,7 @@ pub fn render_target(
             );
         }
     }
+    check_flagd(sources, target, &objects, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -491,6 +494,71 @@ fn check_declared(
                     .with_hint(breakout_hint),
             );
         }
+    }
+}
+
+/// A target with feature flags needs a workload that mounts them: an
+/// archetype that does not use `workload.pod_volumes` would otherwise ship a
+/// flags ConfigMap nobody reads.
+fn check_flags_mounted(archetype: &Blueprint, target: &Target, objects: &[Object], diags: &mut Vec<Diagnostic>) {
+    let config_map = format!("{}-flags", target.service);
+    if target.values.flags.is_empty() || objects.iter().any(|o| crate::flags::mounts(&o.value, &config_map)) {
+        return;
+    }
+    let template = archetype
+        .templates
+        .first()
+        .map_or(archetype.decl_file.as_str(), String::as_str);
+    diags.push(
+        Diagnostic::new(
+            template,
+            Pos::START,
+            format!(
+                "the target has feature flags, but no workload of archetype `{}` mounts the ConfigMap `{config_map}`",
+                archetype.name
+            ),
+        )
+        .for_target(target.id())
+        .with_hint(
+            "render the pod's volumes with `workload.pod_volumes(service, flags)` and its container with `workload.container(..., flags=flags)` from `archetypes/workload.j2`",
+        ),
+    );
+}
+
+/// The target's `flags.json` against flagd's schema: the document stamp
+/// builds, as the template placed it.
+fn check_flagd(sources: &Sources, target: &Target, objects: &[Object], diags: &mut Vec<Diagnostic>) {
+    let name = format!("{}-flags", target.service);
+    let Some(object) = objects.iter().find(|o| o.kind() == "ConfigMap" && o.name() == name) else {
+        return;
+    };
+    let text = object.value["data"]["flags.json"].as_str().unwrap_or_default();
+    let errors = match serde_json::from_str::<Value>(text) {
+        Ok(document) => stamp_kube::flagd::validate(&document),
+        Err(e) => vec![stamp_kube::SchemaError {
+            path: String::new(),
+            message: format!("`flags.json` is not JSON: {e}"),
+        }],
+    };
+    let source = sources.get(&object.template).unwrap_or_default();
+    for error in errors {
+        let at = if error.path.is_empty() {
+            String::new()
+        } else {
+            format!(" at `{}`", error.path)
+        };
+        diags.push(
+            Diagnostic::new(
+                object.template.as_str(),
+                find_field_line(source, "data"),
+                format!("ConfigMap `{name}` flags.json{at}: {}", error.message),
+            )
+            .for_target(target.id())
+            .with_hint(format!(
+                "flag files are checked against the flagd schema {}",
+                stamp_kube::flagd::SCHEMA_VERSION
+            )),
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! position-carrying values. Cross-file references are checked in `resolve`.
 
 pub mod alerts;
+pub mod flags;
 pub mod image_ref;
 pub mod migration;
 mod quantity;
@@ -67,6 +68,7 @@ pub struct Layer {
     pub migration: Option<migration::MigrationLayer>,
     pub alerts: Option<alerts::AlertsLayer>,
     pub rollout: Option<rollout::RolloutLayer>,
+    pub flags: Vec<flags::FlagSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -255,6 +257,7 @@ const SERVICE_KEYS: &[&str] = &[
     "migration",
     "alerts",
     "rollout",
+    "flags",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -269,6 +272,7 @@ const OVERRIDE_KEYS: &[&str] = &[
     "migration",
     "alerts",
     "rollout",
+    "flags",
 ];
 const PROFILE_DEFAULT_KEYS: &[&str] = &[
     "size",
@@ -281,6 +285,7 @@ const PROFILE_DEFAULT_KEYS: &[&str] = &[
     "migration",
     "alerts",
     "rollout",
+    "flags",
 ];
 
 /// Reads the whole catalog. Every problem is returned; what could be read is kept.
@@ -591,7 +596,11 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
 
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
-    let f = r.map(node, &what, &["approval", "regions", "require_digest", "soak", "prometheus"])?;
+    let f = r.map(
+        node,
+        &what,
+        &["approval", "regions", "require_digest", "soak", "prometheus"],
+    )?;
     let prometheus = f
         .get("prometheus")
         .and_then(|n| r.string(n, "prometheus"))
@@ -725,7 +734,11 @@ fn read_team(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Team>
 
 fn read_layer(r: &mut Reader, node: &Node, what: &str, allowed: &[&'static str]) -> Option<Layer> {
     let f = r.map(node, what, allowed)?;
-    read_layer_fields(r, &f)
+    let mut layer = read_layer_fields(r, &f)?;
+    if let Some(n) = f.get("flags") {
+        layer.flags = flags::read(r, n, what.starts_with("overrides."));
+    }
+    Some(layer)
 }
 
 fn read_layer_fields(r: &mut Reader, f: &Fields) -> Option<Layer> {
@@ -908,7 +921,10 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
     let profile = r.require(&f, "profile", what).and_then(|n| r.string(n, "profile"));
     r.require(&f, "size", what);
     let environments = r.require(&f, "environments", what).map(|n| r.list(n, "environments"));
-    let layer = read_layer_fields(r, &f);
+    let mut layer = read_layer_fields(r, &f);
+    if let (Some(layer), Some(n)) = (&mut layer, f.get("flags")) {
+        layer.flags = flags::read(r, n, false);
+    }
     let owners = r.require(&f, "owners", what).and_then(|n| {
         let o = r.map(n, "owners", &["team", "slack", "oncall"])?;
         Some(Owners {

@@ -6,6 +6,7 @@ pub(crate) mod build;
 pub(crate) mod check;
 pub(crate) mod diff;
 pub(crate) mod explain;
+pub(crate) mod flags;
 pub(crate) mod init;
 pub(crate) mod new;
 pub(crate) mod promote;

@@ -111,6 +111,14 @@ impl<'a> Layers<'a> {
     }
 }
 
+impl<'a> Level<'a> {
+    /// The level's file, name and values, for the fold functions of the
+    /// blocks that have a module of their own (`flags`).
+    pub(crate) fn parts(&self) -> (&'a str, &str, &'a Layer) {
+        (self.file, &self.name, self.layer)
+    }
+}
+
 /// The value of the last level that sets `field`, with the file it is set in;
 /// notes its origin under `key`.
 pub(super) fn last<'a, T: Clone + 'a>(
@@ -184,6 +192,7 @@ pub(crate) fn fold(scope: &Scope, layers: &Layers, diags: &mut Vec<Diagnostic>) 
         migration: None,
         alerts: None,
         rollout: None,
+        flags: BTreeMap::new(),
     };
     Some((values, origins))
 }

@@ -7,6 +7,7 @@
 //! `target` is the model the later stages read.
 
 mod alerts;
+mod flags;
 mod layers;
 mod lookup;
 mod migration;
@@ -25,6 +26,7 @@ use crate::catalog::{Catalog, Environment, Region, Service, Team};
 use crate::diagnostic::Diagnostic;
 use layers::{Layers, Scope};
 
+pub use flags::Flag;
 pub(crate) use migration::{JOB_SUFFIX, WORKLOAD_KINDS};
 pub use provenance::{Origin, Provenance};
 pub use rollout::{Analysis, Rollout};
@@ -165,6 +167,10 @@ fn resolve_service(
             env,
         };
         shared.0.rollout = rollout::resolve(&rollout_cx, &layers.rollout_levels(), &mut shared.1, diags);
+        shared.0.flags = flags::fold(&scope, layers.levels(), &env.name.value, &mut shared.1, diags);
+        if !shared.0.flags.is_empty() {
+            flags::check_component(&scope, layers.levels(), &shared.0.components, diags);
+        }
         for region in lookup::regions(&service.file, env, override_layer, diags) {
             if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
                 targets.push(target);

@@ -43,6 +43,8 @@ pub struct Values {
     /// The resolved `rollout` block; absent when no layer writes one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::resolve::rollout::Rollout>,
+    /// Feature flags by key (`resolve::flags`); empty: no flags ConfigMap.
+    pub flags: BTreeMap<String, crate::resolve::Flag>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -169,6 +171,7 @@ mod tests {
             migration: None,
             alerts: None,
             rollout: None,
+            flags: BTreeMap::new(),
         };
         let target = Target {
             service: "s".into(),

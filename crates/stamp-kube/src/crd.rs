@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use regex::Regex;
 use serde::Deserialize;
@@ -50,6 +51,9 @@ pub(crate) fn validate(api_version: &str, kind: &str, object: &Value) -> Option<
         Ok(schema) => {
             let mut path = String::new();
             check_resource(schema, object, &mut path, &mut errors);
+            if kind == "Rollout" {
+                check_pod_template(object, &mut errors);
+            }
         }
         Err(message) => errors.push(SchemaError {
             path: String::new(),
@@ -132,6 +136,27 @@ fn check_resource(schema: &Schema, value: &Value, path: &mut String, errors: &mu
         path.truncate(at);
     }
     check_object(schema, map, &["metadata"], path, errors);
+}
+
+/// The Rollout CRD leaves parts of the pod template open (`volumes`, the
+/// resource quantities take anything), yet the Rollouts controller copies
+/// the template into ReplicaSets: so it is also checked as a core
+/// PodTemplateSpec, as strictly as a Deployment's. A path the CRD already
+/// reported is not reported twice.
+fn check_pod_template(object: &Value, errors: &mut Vec<SchemaError>) {
+    let Some(template) = object.pointer("/spec/template").filter(|t| t.is_object()) else {
+        return;
+    };
+    for mut error in crate::check::<PodTemplateSpec>(template) {
+        error.path = if error.path.is_empty() {
+            "spec.template".into()
+        } else {
+            format!("spec.template.{}", error.path)
+        };
+        if !errors.iter().any(|e| e.path == error.path) {
+            errors.push(error);
+        }
+    }
 }
 
 fn check_metadata(metadata: &Value, path: &str, errors: &mut Vec<SchemaError>) {
@@ -626,6 +651,35 @@ mod tests {
             one(
                 "spec.template.spec.containers[1]",
                 "duplicate entry: another item has the same `name`"
+            )
+        );
+    }
+
+    #[test]
+    fn checks_a_rollouts_pod_template_like_a_deployments() {
+        let mut rollout = example("rollout-canary");
+        rollout["spec"]["template"]["spec"]["volumes"][0]["emptyDirr"] = json!({});
+        assert_eq!(
+            errors(&rollout),
+            one("spec.template.spec.volumes[0].emptyDirr", "unknown field `emptyDirr`")
+        );
+        let mut rollout = example("rollout-canary");
+        rollout["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = json!(["64Mi"]);
+        let found = errors(&rollout);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "spec.template.spec.containers[0].resources.limits.memory");
+    }
+
+    #[test]
+    fn checks_service_monitors_by_their_crd() {
+        let monitor = json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": {"name": "a"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+            "endpoints": [{"port": "http", "relabelings": [{"action": "replace", "sourceLabel": ["x"]}]}]}});
+        assert_eq!(
+            errors(&monitor),
+            one(
+                "spec.endpoints[0].relabelings[0].sourceLabel",
+                "unknown field `sourceLabel`"
             )
         );
     }

@@ -12,14 +12,11 @@
 
 mod crd;
 pub mod flagd;
-mod service_monitor;
 
 use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy, rbac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-pub use service_monitor::ServiceMonitor;
 
 /// The Kubernetes version whose schema objects are checked against.
 pub const KUBERNETES_VERSION: &str = "1.34";
@@ -56,14 +53,12 @@ kinds! {
     "networking.k8s.io/v1" "Ingress" => networking::v1::Ingress,
     "rbac.authorization.k8s.io/v1" "Role" => rbac::v1::Role,
     "rbac.authorization.k8s.io/v1" "RoleBinding" => rbac::v1::RoleBinding,
-    "monitoring.coreos.com/v1" "ServiceMonitor" => ServiceMonitor,
 }
 
 /// Kinds stamp can check, as `apiVersion/kind`.
 pub fn known_kinds() -> impl Iterator<Item = String> {
     let typed = KINDS.iter().map(|(v, k, _)| (*v, *k));
-    let by_crd = crd::kinds().filter(|(v, k)| !KINDS.iter().any(|(tv, tk, _)| tv == v && tk == k));
-    typed.chain(by_crd).map(|(v, k)| format!("{v}/{k}"))
+    typed.chain(crd::kinds()).map(|(v, k)| format!("{v}/{k}"))
 }
 
 /// Kinds that live outside any namespace.
