@@ -30,21 +30,32 @@ use serde_json::Value;
 
 use crate::SchemaError;
 
-/// `(apiVersion, kind, compact openAPIV3Schema)` of every vendored CRD.
-const SCHEMAS: &[(&str, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/crds.rs"));
+/// `(apiVersion, kind, source, compact openAPIV3Schema)` of every vendored CRD.
+const SCHEMAS: &[(&str, &str, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/crds.rs"));
 
 static PARSED: [OnceLock<Result<Schema, String>>; SCHEMAS.len()] = [const { OnceLock::new() }; SCHEMAS.len()];
 
 /// Kinds checked against a vendored CRD, as `(apiVersion, kind)`.
 pub(crate) fn kinds() -> impl Iterator<Item = (&'static str, &'static str)> {
-    SCHEMAS.iter().map(|(v, k, _)| (*v, *k))
+    SCHEMAS.iter().map(|(v, k, _, _)| (*v, *k))
+}
+
+/// Where the schema of a CRD-checked kind comes from, e.g. "the Argo
+/// Rollouts v1.9.1 CRD `rollouts.argoproj.io`".
+pub(crate) fn source(api_version: &str, kind: &str) -> Option<&'static str> {
+    SCHEMAS
+        .iter()
+        .find(|(v, k, _, _)| *v == api_version && *k == kind)
+        .map(|(_, _, source, _)| *source)
 }
 
 /// The problems of `object` when a CRD covers its kind; `None` when none does.
 pub(crate) fn validate(api_version: &str, kind: &str, object: &Value) -> Option<Vec<SchemaError>> {
-    let index = SCHEMAS.iter().position(|(v, k, _)| *v == api_version && *k == kind)?;
+    let index = SCHEMAS
+        .iter()
+        .position(|(v, k, _, _)| *v == api_version && *k == kind)?;
     let schema = PARSED[index].get_or_init(|| {
-        serde_json::from_str(SCHEMAS[index].2).map_err(|e| format!("the vendored `{kind}` schema does not load: {e}"))
+        serde_json::from_str(SCHEMAS[index].3).map_err(|e| format!("the vendored `{kind}` schema does not load: {e}"))
     });
     let mut errors = Vec::new();
     match schema {
@@ -689,6 +700,31 @@ mod tests {
         let mut rule = example("prometheus-rule");
         rule["metadata"]["lables"] = json!({});
         assert_eq!(errors(&rule), one("metadata.lables", "unknown field `lables`"));
+    }
+
+    /// The one-time cost of a schema and the cost per object; run alone
+    /// (the schema is parsed once per process) and in release:
+    /// `cargo test -p stamp-kube --release crd::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn timing() {
+        for (name, kind) in [
+            ("rollout-canary", "Rollout"),
+            ("analysis-template", "AnalysisTemplate"),
+            ("prometheus-rule", "PrometheusRule"),
+        ] {
+            let object = example(name);
+            let start = std::time::Instant::now();
+            assert_eq!(validate(&object), vec![]);
+            let first = start.elapsed();
+            let rounds = 2000;
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                assert!(validate(&object).is_empty());
+            }
+            let each = start.elapsed() / rounds;
+            eprintln!("{kind}: first object (schema parsed) {first:?}, then {each:?} per object");
+        }
     }
 
     #[test]
