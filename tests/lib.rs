@@ -7,6 +7,7 @@ mod argocd;
 mod build;
 mod check;
 mod codeowners;
+mod crd;
 mod diff;
 mod errors;
 mod flags;

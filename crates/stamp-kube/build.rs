@@ -1,6 +1,6 @@
 //! Turns the vendored CRDs (`schemas/crds/*.yaml`) into compact JSON, one
 //! file per served version, holding only the `openAPIV3Schema` without its
-//! descriptions, and a table `crds.rs` of `(apiVersion, kind, json)`.
+//! descriptions, and a table `crds.rs` of `(apiVersion, kind, source, json)`.
 //! The YAML is parsed here, at build time, so the binary only ever parses
 //! a small JSON text, and only for a kind it meets.
 
@@ -8,6 +8,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+/// Which release each file comes from, by file-name prefix; keep in step
+/// with the table in `schemas/crds/README.md`.
+const SOURCES: &[(&str, &str)] = &[
+    ("argo-rollouts-", "Argo Rollouts v1.9.1"),
+    ("argocd-", "Argo CD v3.5.1"),
+    ("monitoring.coreos.com_", "prometheus-operator v0.93.0"),
+];
 
 fn main() {
     let dir = Path::new("schemas/crds");
@@ -24,7 +32,13 @@ fn main() {
         println!("cargo::rerun-if-changed={}", file.display());
         let text = std::fs::read_to_string(&file).expect("readable CRD");
         let crd: Value = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", file.display()));
+        let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let (_, project) = SOURCES
+            .iter()
+            .find(|(prefix, _)| file_name.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{file_name}: add its release to SOURCES"));
         let group = crd["spec"]["group"].as_str().expect("CRD spec.group");
+        let plural = crd["spec"]["names"]["plural"].as_str().expect("CRD spec.names.plural");
         let kind = crd["spec"]["names"]["kind"].as_str().expect("CRD spec.names.kind");
         for version in crd["spec"]["versions"].as_array().expect("CRD spec.versions") {
             let name = version["name"].as_str().expect("CRD version name");
@@ -35,8 +49,9 @@ fn main() {
             std::fs::write(out.join(&json_name), schema.to_string()).expect("writable OUT_DIR");
             writeln!(
                 table,
-                "    ({:?}, {kind:?}, include_str!(concat!(env!(\"OUT_DIR\"), \"/{json_name}\"))),",
-                format!("{group}/{name}")
+                "    ({:?}, {kind:?}, {:?}, include_str!(concat!(env!(\"OUT_DIR\"), \"/{json_name}\"))),",
+                format!("{group}/{name}"),
+                format!("the {project} CRD `{plural}.{group}`")
             )
             .unwrap();
         }

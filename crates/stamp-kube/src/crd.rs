@@ -30,21 +30,32 @@ use serde_json::Value;
 
 use crate::SchemaError;
 
-/// `(apiVersion, kind, compact openAPIV3Schema)` of every vendored CRD.
-const SCHEMAS: &[(&str, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/crds.rs"));
+/// `(apiVersion, kind, source, compact openAPIV3Schema)` of every vendored CRD.
+const SCHEMAS: &[(&str, &str, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/crds.rs"));
 
 static PARSED: [OnceLock<Result<Schema, String>>; SCHEMAS.len()] = [const { OnceLock::new() }; SCHEMAS.len()];
 
 /// Kinds checked against a vendored CRD, as `(apiVersion, kind)`.
 pub(crate) fn kinds() -> impl Iterator<Item = (&'static str, &'static str)> {
-    SCHEMAS.iter().map(|(v, k, _)| (*v, *k))
+    SCHEMAS.iter().map(|(v, k, _, _)| (*v, *k))
+}
+
+/// Where the schema of a CRD-checked kind comes from, e.g. "the Argo
+/// Rollouts v1.9.1 CRD `rollouts.argoproj.io`".
+pub(crate) fn source(api_version: &str, kind: &str) -> Option<&'static str> {
+    SCHEMAS
+        .iter()
+        .find(|(v, k, _, _)| *v == api_version && *k == kind)
+        .map(|(_, _, source, _)| *source)
 }
 
 /// The problems of `object` when a CRD covers its kind; `None` when none does.
 pub(crate) fn validate(api_version: &str, kind: &str, object: &Value) -> Option<Vec<SchemaError>> {
-    let index = SCHEMAS.iter().position(|(v, k, _)| *v == api_version && *k == kind)?;
+    let index = SCHEMAS
+        .iter()
+        .position(|(v, k, _, _)| *v == api_version && *k == kind)?;
     let schema = PARSED[index].get_or_init(|| {
-        serde_json::from_str(SCHEMAS[index].2).map_err(|e| format!("the vendored `{kind}` schema does not load: {e}"))
+        serde_json::from_str(SCHEMAS[index].3).map_err(|e| format!("the vendored `{kind}` schema does not load: {e}"))
     });
     let mut errors = Vec::new();
     match schema {
@@ -689,6 +700,83 @@ mod tests {
         let mut rule = example("prometheus-rule");
         rule["metadata"]["lables"] = json!({});
         assert_eq!(errors(&rule), one("metadata.lables", "unknown field `lables`"));
+    }
+
+    /// The one-time cost of a schema and the cost per object; run alone
+    /// (the schema is parsed once per process) and in release:
+    /// `cargo test -p stamp-kube --release crd::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn timing() {
+        for (name, kind) in [
+            ("rollout-canary", "Rollout"),
+            ("analysis-template", "AnalysisTemplate"),
+            ("prometheus-rule", "PrometheusRule"),
+            ("application-set", "ApplicationSet"),
+        ] {
+            let object = match name {
+                "application-set" => json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                    "metadata": {"name": "a"}, "spec": {"generators": [], "template": {"metadata": {},
+                        "spec": {"project": "p", "destination": {}}}}}),
+                _ => example(name),
+            };
+            let start = std::time::Instant::now();
+            assert_eq!(validate(&object), vec![]);
+            let first = start.elapsed();
+            let rounds = 2000;
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                assert!(validate(&object).is_empty());
+            }
+            let each = start.elapsed() / rounds;
+            eprintln!("{kind}: first object (schema parsed) {first:?}, then {each:?} per object");
+        }
+    }
+
+    /// Keywords the vendored CRDs use rarely or not at all, on a schema of
+    /// our own.
+    #[test]
+    fn checks_the_rest_of_the_structural_subset() {
+        let schema: Schema = serde_json::from_value(json!({"type": "object", "properties": {
+            "embedded": {"type": "object", "x-kubernetes-embedded-resource": true,
+                "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+            "maybe": {"type": "string", "nullable": true},
+            "open": {"type": "object", "additionalProperties": true},
+            "closed": {"type": "object", "additionalProperties": false},
+            "count": {"type": "integer", "minimum": 1, "maximum": 3},
+            "name": {"type": "string", "minLength": 1, "maxLength": 3, "pattern": "^[a-z]+$"},
+            "tags": {"type": "array", "minItems": 1, "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+            "when": {"type": "string", "format": "date-time"}
+        }}))
+        .unwrap();
+        let run = |value: Value| {
+            let mut errors = Vec::new();
+            check(&schema, &value, &mut String::new(), &mut errors);
+            errors.into_iter().map(|e| (e.path, e.message)).collect::<Vec<_>>()
+        };
+        let valid = json!({"embedded": {"apiVersion": "v1", "kind": "X", "metadata": {"name": "x"}, "spec": {"a": "b"}},
+            "maybe": null, "open": {"any": [1]}, "count": 2, "name": "abc", "tags": ["a", "b"],
+            "when": "2026-11-29T21:33:05Z"});
+        assert_eq!(run(valid), vec![]);
+        let invalid = json!({"embedded": {"kind": 1, "metadata": {"nam": "x"}, "spec": {"b": 1}},
+            "closed": {"x": 1}, "count": 4, "name": "ABCD", "tags": ["a", "a"], "when": "yesterday"});
+        let expected = [
+            ("embedded.metadata.nam", "unknown field `nam`"),
+            ("embedded.kind", "invalid type: number 1, expected string"),
+            ("embedded.spec.b", "unknown field `b`"),
+            ("closed.x", "unknown field `x`"),
+            ("count", "4 is greater than the maximum 3"),
+            ("name", "is 4 characters long, at most 3 expected"),
+            ("name", r#""ABCD" does not match the pattern `^[a-z]+$`"#),
+            ("tags[1]", r#"duplicate value "a""#),
+            ("when", r#""yesterday" is not an RFC 3339 date-time"#),
+        ];
+        let expected: Vec<(String, String)> = expected.iter().map(|(p, m)| (p.to_string(), m.to_string())).collect();
+        assert_eq!(run(invalid), expected);
+        assert_eq!(
+            run(json!({"tags": []})),
+            vec![("tags".to_string(), "has 0 items, at least 1 expected".to_string())]
+        );
     }
 
     #[test]

@@ -61,6 +61,16 @@ pub fn known_kinds() -> impl Iterator<Item = String> {
     typed.chain(crd::kinds()).map(|(v, k)| format!("{v}/{k}"))
 }
 
+/// What objects of a kind are checked against, for a hint under a schema
+/// error: "the Kubernetes 1.34 schema" or "the Argo Rollouts v1.9.1 CRD
+/// `rollouts.argoproj.io`".
+pub fn schema_name(api_version: &str, kind: &str) -> String {
+    match crd::source(api_version, kind) {
+        Some(source) => source.to_string(),
+        None => format!("the Kubernetes {KUBERNETES_VERSION} schema"),
+    }
+}
+
 /// Kinds that live outside any namespace.
 pub fn is_cluster_scoped(kind: &str) -> bool {
     matches!(
@@ -238,6 +248,19 @@ mod tests {
         let sm = json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "a"},
             "spec": {"endpoints": []}});
         assert_eq!(validate(&sm)[0].path, "spec.selector");
+    }
+
+    #[test]
+    fn names_the_schema_of_a_kind() {
+        assert_eq!(schema_name("apps/v1", "Deployment"), "the Kubernetes 1.34 schema");
+        assert_eq!(
+            schema_name("argoproj.io/v1alpha1", "Rollout"),
+            "the Argo Rollouts v1.9.1 CRD `rollouts.argoproj.io`"
+        );
+        assert_eq!(
+            schema_name("monitoring.coreos.com/v1", "PrometheusRule"),
+            "the prometheus-operator v0.93.0 CRD `prometheusrules.monitoring.coreos.com`"
+        );
     }
 
     #[test]
