@@ -18,7 +18,7 @@ use crate::resolve::Target;
 use crate::shard::Shard;
 use crate::stat_cache::{StatCache, Trust};
 use crate::write::Plan;
-use crate::{git, resolve, timings};
+use crate::{git, policy, resolve, timings};
 
 pub(crate) struct Compiled {
     pub(crate) plan: Plan,
@@ -93,7 +93,11 @@ enum Outcome {
         params: String,
         fingerprint: String,
         objects: usize,
+        /// Policy warnings, and which of the service's exceptions waived something.
+        checked: policy::Checked,
     },
+    /// Rendered, and a policy rule denies it.
+    Denied(policy::Checked),
     Failed(Vec<Diagnostic>),
 }
 
@@ -155,6 +159,14 @@ pub(crate) fn compile(
         mut resolved,
         mut diags,
     } = parse_and_resolve(&sources, resolve::Provenance::Skip, &skip);
+    let (policies, policy_diags) = policy::load(&sources);
+    diags.extend(policy_diags);
+    let exceptions: HashMap<&str, &[catalog::policy_exceptions::PolicyException]> = catalog
+        .services
+        .iter()
+        .map(|s| (s.name.value.as_str(), s.policy_exceptions.as_slice()))
+        .collect();
+    let exceptions_of = |service: &str| exceptions.get(service).copied().unwrap_or_default();
     // Fail closed: with a shared input broken, what resolves is not what
     // should deploy (a target may be missing only because a size or a
     // component failed to load), so nothing is rendered, written or removed.
@@ -199,7 +211,8 @@ pub(crate) fn compile(
         .targets
         .par_iter()
         .map(|target| {
-            let inputs = fingerprint::inputs(target, &blueprints);
+            let waivers = exceptions_of(&target.service);
+            let inputs = fingerprint::inputs(target, &blueprints, policies.inputs(waivers, &target.env));
             if cache != Cache::Ignore {
                 let freshness = fingerprint::freshness(root, &target.dir(), inputs, stat_cache, rendered_only);
                 if freshness != Freshness::Stale {
@@ -208,6 +221,10 @@ pub(crate) fn compile(
             }
             let outcome = match render_target(&blueprints, &sources, target) {
                 Ok(objects) => {
+                    let checked = policy::check(&policies, target, &objects, waivers);
+                    if !checked.denied.is_empty() {
+                        return (inputs, Outcome::Denied(checked));
+                    }
                     let manifests = emit::manifests(target, &objects);
                     let params = emit::target_params(target);
                     let fingerprint = Fingerprint::new(inputs, &manifests, &params).to_text();
@@ -216,6 +233,7 @@ pub(crate) fn compile(
                         params,
                         fingerprint,
                         objects: objects.len(),
+                        checked,
                     }
                 }
                 Err(target_diags) => Outcome::Failed(target_diags),
@@ -225,6 +243,15 @@ pub(crate) fn compile(
         .collect();
 
     drop(stage);
+    let outcomes = policy_outcomes(
+        &catalog,
+        &blueprints,
+        &policies,
+        &sources,
+        &resolved.targets,
+        outcomes,
+        &mut diags,
+    );
     let (mut objects, mut rendered, mut failed_targets) = (0, 0, 0);
     let mut fresh = Vec::new();
     for (target, (inputs, outcome)) in resolved.targets.iter().zip(outcomes) {
@@ -242,12 +269,18 @@ pub(crate) fn compile(
                 params,
                 fingerprint,
                 objects: count,
+                checked: _,
             } => {
                 fresh.push((dir, inputs, Trust::Rendered));
                 rendered += 1;
                 objects += count;
                 plan.files
                     .extend(paths.into_iter().zip([manifests, params, fingerprint]));
+            }
+            // `policy_outcomes` has turned denials into failures already.
+            Outcome::Denied(_) => {
+                failed_targets += 1;
+                plan.keep.insert(format!("{dir}/"));
             }
             Outcome::Failed(mut target_diags) => {
                 failed_targets += 1;
@@ -318,6 +351,124 @@ pub(crate) fn compile(
     }
 }
 
+/// Turns policy findings into diagnostics: denials fail their target (at
+/// the catalog line that set the value, from `explain`'s provenance),
+/// warnings are printed, and an exception no target of its service needed
+/// fails the service. Only services whose targets were all checked this
+/// run are judged for unused exceptions: exceptions are in the service
+/// file, so a change to them re-renders all of its targets.
+fn policy_outcomes(
+    catalog: &Catalog,
+    blueprints: &blueprint::Blueprints,
+    policies: &policy::Policies,
+    sources: &Sources,
+    targets: &[Target],
+    mut outcomes: Vec<(blake3::Hash, Outcome)>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(blake3::Hash, Outcome)> {
+    let mut used: HashMap<&str, Option<std::collections::BTreeSet<usize>>> = HashMap::new();
+    for (target, (_, outcome)) in targets.iter().zip(&mut outcomes) {
+        let entry = used
+            .entry(target.service.as_str())
+            .or_insert_with(|| Some(Default::default()));
+        let checked = match outcome {
+            Outcome::Rendered { checked, .. } | Outcome::Denied(checked) => checked,
+            _ => {
+                *entry = None;
+                continue;
+            }
+        };
+        if let Some(set) = entry {
+            set.extend(checked.used.iter().copied());
+        }
+        for warning in std::mem::take(&mut checked.warned) {
+            let d = warning.diagnostic(sources, target, None);
+            eprintln!(
+                "warning: {}:{}:{}: {} (target `{}`)\n  hint: {}",
+                d.file,
+                d.pos.line,
+                d.pos.col,
+                d.message,
+                target.id(),
+                d.hint.unwrap_or_default()
+            );
+        }
+        if let Outcome::Denied(checked) = outcome {
+            let origins = policy_origins(catalog, blueprints, target);
+            let mut found: Vec<Diagnostic> = checked
+                .denied
+                .iter()
+                .map(|v| {
+                    let origin = v.value.as_deref().and_then(|key| origins.get(key));
+                    v.diagnostic(sources, target, origin)
+                })
+                .collect();
+            found.dedup();
+            *outcome = Outcome::Failed(found);
+        }
+    }
+    for service in &catalog.services {
+        let Some(Some(used)) = used.get(service.name.value.as_str()) else {
+            continue;
+        };
+        let known: Vec<&str> = policies.rule_ids().collect();
+        let mut unused = Vec::new();
+        for (_, e) in service
+            .policy_exceptions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used.contains(i))
+        {
+            let place = e.env.as_ref().map_or(String::new(), |env| format!(" in `{env}`"));
+            let d = Diagnostic::new(
+                &service.file,
+                e.rule.pos,
+                format!(
+                    "the exception for rule `{}` is unused: no target{place} violates it",
+                    e.rule.value
+                ),
+            );
+            unused.push(if known.contains(&e.rule.value.as_str()) {
+                d.with_hint("remove the exception: the rule passes without it")
+            } else {
+                let d = d.suggest(&e.rule.value, known.iter().copied());
+                match d.hint {
+                    Some(_) => d,
+                    None => d.with_hint(format!("`{}` is no rule; rules: {}", e.rule.value, known.join(", "))),
+                }
+            });
+        }
+        if unused.is_empty() {
+            continue;
+        }
+        for (target, (_, outcome)) in targets.iter().zip(&mut outcomes) {
+            if target.service == service.name.value && !matches!(outcome, Outcome::Failed(_)) {
+                *outcome = Outcome::Failed(Vec::new());
+            }
+        }
+        diags.extend(unused);
+    }
+    outcomes
+}
+
+/// Where each resolved value of `target` came from (see `explain`):
+/// resolved again with provenance, only for a target a policy denies.
+fn policy_origins(
+    catalog: &Catalog,
+    blueprints: &blueprint::Blueprints,
+    target: &Target,
+) -> BTreeMap<String, resolve::Origin> {
+    let (resolved, _) = resolve::resolve(catalog, blueprints, resolve::Provenance::Record, &|s| {
+        s.name.value != target.service
+    });
+    resolved
+        .targets
+        .into_iter()
+        .find(|t| t.id() == target.id())
+        .map(|t| t.origins)
+        .unwrap_or_default()
+}
+
 /// Every service the catalog has, readable or not.
 fn service_names(catalog: &Catalog) -> std::collections::HashSet<String> {
     catalog
@@ -356,6 +507,9 @@ pub(crate) struct Resolution {
     pub(crate) diags: Vec<Diagnostic>,
     /// The size with the most memory (then CPU) in sizes.yaml.
     pub(crate) largest_size: Option<String>,
+    policies: policy::Policies,
+    /// Each service's policy exceptions.
+    exceptions: HashMap<String, Vec<catalog::policy_exceptions::PolicyException>>,
 }
 
 pub(crate) fn resolve_all(sources: Sources) -> Resolution {
@@ -363,14 +517,24 @@ pub(crate) fn resolve_all(sources: Sources) -> Resolution {
         catalog,
         blueprints,
         resolved,
-        diags,
+        mut diags,
     } = parse_and_resolve(&sources, resolve::Provenance::Skip, &|_| false);
+    let (policies, policy_diags) = policy::load(&sources);
+    diags.extend(policy_diags);
+    let exceptions: HashMap<_, _> = catalog
+        .services
+        .iter()
+        .map(|s| (s.name.value.clone(), s.policy_exceptions.clone()))
+        .collect();
+    let waivers = |t: &Target| exceptions.get(&t.service).map_or(&[][..], Vec::as_slice);
     let inputs = resolved
         .targets
         .par_iter()
-        .map(|t| fingerprint::inputs(t, &blueprints))
+        .map(|t| fingerprint::inputs(t, &blueprints, policies.inputs(waivers(t), &t.env)))
         .collect();
     Resolution {
+        policies,
+        exceptions,
         largest_size: largest_size(&catalog),
         sources,
         blueprints,
@@ -381,6 +545,27 @@ pub(crate) fn resolve_all(sources: Sources) -> Resolution {
 }
 
 impl Resolution {
+    /// Every policy exception: service, rule, environment (when under
+    /// `overrides`) and expiry.
+    pub(crate) fn policy_exceptions(&self) -> Vec<(String, String, Option<String>, String)> {
+        let mut all: Vec<_> = self
+            .exceptions
+            .iter()
+            .flat_map(|(service, list)| {
+                list.iter().map(move |e| {
+                    (
+                        service.clone(),
+                        e.rule.value.clone(),
+                        e.env.clone(),
+                        e.expires.value.clone(),
+                    )
+                })
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     pub(crate) fn summaries(&self) -> Vec<TargetSummary> {
         self.targets.iter().map(TargetSummary::of).collect()
     }
@@ -395,7 +580,14 @@ impl Resolution {
             .par_iter()
             .filter(|t| wanted(t))
             .map(|target| {
-                render_target(&self.blueprints, &self.sources, target).map(|objects| {
+                let objects = render_target(&self.blueprints, &self.sources, target)?;
+                let waivers = self.exceptions.get(&target.service).map_or(&[][..], Vec::as_slice);
+                let checked = policy::check(&self.policies, target, &objects, waivers);
+                if !checked.denied.is_empty() {
+                    let diagnostic = |v: &policy::Violation| v.diagnostic(&self.sources, target, None);
+                    return Err(checked.denied.iter().map(diagnostic).collect());
+                }
+                Ok({
                     let dir = target.dir();
                     [
                         (format!("{dir}/{MANIFESTS_FILE}"), emit::manifests(target, &objects)),

@@ -22,6 +22,7 @@ mod git;
 mod layering;
 pub mod load;
 mod paths;
+mod policy;
 pub mod render;
 mod report;
 pub mod resolve;
@@ -88,6 +89,7 @@ pub fn run() -> i32 {
             commands::explain::run(&settings, &service, env.as_deref(), region.as_deref())
         }
         Command::New(args) => commands::new::run(&settings, &args),
+        Command::Policy => commands::policy::run(&settings),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

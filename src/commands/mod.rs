@@ -8,6 +8,7 @@ pub mod diff;
 pub mod explain;
 pub mod init;
 pub mod new;
+pub mod policy;
 pub mod validate;
 pub mod watch;
 
