@@ -11,6 +11,7 @@ mod diff;
 mod errors;
 mod incremental;
 mod onboarding;
+mod policy;
 mod shard;
 mod trust_cli;
 mod trust_data;

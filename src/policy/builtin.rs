@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Field, Severity, Violation};
+use super::violation::{Field, Severity, Violation};
 use crate::render::Object;
 use crate::resolve::Target;
 
@@ -125,12 +125,28 @@ fn containers(objects: &[Object]) -> Vec<Container<'_>> {
 pub(super) fn check(target: &Target, objects: &[Object]) -> Vec<Violation> {
     let mut found = Vec::new();
     for c in containers(objects) {
+        let from_catalog = c.value.get("image").and_then(Value::as_str) == Some(target.values.image.reference.as_str());
+        let first = found.len();
         image_tag(&c, &mut found);
         run_as_high_uid(&c, &mut found);
         writable_tmp(&c, &mut found);
         probes(&c, &mut found);
         resources(&c, &mut found);
         image_digest(&c, require_digest(target), &mut found);
+        // A catalog line is to blame only for the image the catalog set,
+        // and for resources the target's size leaves unset.
+        for v in &mut found[first..] {
+            let blame = match v.value.as_deref() {
+                Some("image.tag") => from_catalog,
+                Some("size") => {
+                    target.values.resources.requests.is_empty() || target.values.resources.limits.is_empty()
+                }
+                _ => true,
+            };
+            if !blame {
+                v.value = None;
+            }
+        }
     }
     pdb_allows_disruption(objects, &mut found);
     found

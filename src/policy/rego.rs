@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use regorus::Engine;
 use serde_json::{Value, json};
 
-use super::{Field, Severity, Violation};
+use super::violation::{Field, Severity, Violation};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::render::Object;
 use crate::resolve::Target;
@@ -57,11 +57,14 @@ pub(super) fn compile(path: &str, text: &str) -> Result<Option<RegoPolicy>, Diag
     };
     let error = |e: &dyn std::fmt::Display| {
         let message = e.to_string();
-        let first = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        // regorus ends its report with `error: <what>`, after the location
+        // and an excerpt the diagnostic shows anyway.
+        let last = message.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let what = last.strip_prefix("error: ").unwrap_or(last);
         Diagnostic::new(
             path,
             error_pos(path, &message),
-            format!("the policy does not compile: {first}"),
+            format!("the policy does not compile: {what}"),
         )
         .with_hint("policies are Rego v1 (`deny contains msg if { ... }`), checked before any target is written")
     };
