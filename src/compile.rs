@@ -407,6 +407,20 @@ fn policy_outcomes(
             *outcome = Outcome::Failed(found);
         }
     }
+    unused_exceptions(catalog, policies, targets, &used, &mut outcomes, diags);
+    outcomes
+}
+
+/// An exception no checked target of its service needed is an error at its
+/// line, and fails the service (its output is kept).
+fn unused_exceptions(
+    catalog: &Catalog,
+    policies: &policy::Policies,
+    targets: &[Target],
+    used: &HashMap<&str, Option<std::collections::BTreeSet<usize>>>,
+    outcomes: &mut [(blake3::Hash, Outcome)],
+    diags: &mut Vec<Diagnostic>,
+) {
     for service in &catalog.services {
         let Some(Some(used)) = used.get(service.name.value.as_str()) else {
             continue;
@@ -441,14 +455,13 @@ fn policy_outcomes(
         if unused.is_empty() {
             continue;
         }
-        for (target, (_, outcome)) in targets.iter().zip(&mut outcomes) {
+        for (target, (_, outcome)) in targets.iter().zip(outcomes.iter_mut()) {
             if target.service == service.name.value && !matches!(outcome, Outcome::Failed(_)) {
                 *outcome = Outcome::Failed(Vec::new());
             }
         }
         diags.extend(unused);
     }
-    outcomes
 }
 
 /// Where each resolved value of `target` came from (see `explain`):
