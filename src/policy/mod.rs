@@ -94,8 +94,12 @@ pub(crate) fn check(
     exceptions: &[PolicyException],
 ) -> Checked {
     let mut found = builtin::check(target, objects);
-    for policy in &policies.rego {
-        found.extend(policy.check(target, objects));
+    if !policies.rego.is_empty() {
+        // Converted once per target, shared by every policy.
+        let input = regorus::Value::from(rego::input(target, objects));
+        for policy in &policies.rego {
+            found.extend(policy.check(&input));
+        }
     }
     let mut checked = Checked::default();
     for violation in found {

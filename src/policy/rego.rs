@@ -120,7 +120,7 @@ pub(crate) fn input(target: &Target, objects: &[Object]) -> Value {
 impl RegoPolicy {
     /// Evaluates `deny` and `warn` for one target; an evaluation error
     /// denies the target (a policy that cannot decide never passes it).
-    pub(super) fn check(&self, target: &Target, objects: &[Object]) -> Vec<Violation> {
+    pub(super) fn check(&self, input: &regorus::Value) -> Vec<Violation> {
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let violation = |severity, line, message: String| Violation {
             rule: self.id.clone(),
@@ -133,7 +133,7 @@ impl RegoPolicy {
             fix: format!("the platform rule in `{}` says so", self.file),
             value: None,
         };
-        engine.set_input(regorus::Value::from(input(target, objects)));
+        engine.set_input(input.clone());
         let mut found = Vec::new();
         for (rule, severity, line) in [
             ("deny", Severity::Deny, self.deny_line),
