@@ -104,6 +104,8 @@ pub enum Command {
     },
     /// Write a new service file that passes the catalog checks
     New(NewArgs),
+    /// List the built-in policy rules, `policies/*.rego` and the exceptions in force
+    Policy,
     /// Scaffold a new platform repo: built-ins, an example catalog, CI and pre-commit
     Init {
         /// Where to create it [default: `-C DIR`, else the current directory]

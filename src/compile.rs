@@ -18,7 +18,7 @@ use crate::resolve::Target;
 use crate::shard::Shard;
 use crate::stat_cache::{StatCache, Trust};
 use crate::write::Plan;
-use crate::{git, resolve, timings};
+use crate::{git, policy, resolve, timings};
 
 pub(crate) struct Compiled {
     pub(crate) plan: Plan,
@@ -93,7 +93,11 @@ enum Outcome {
         params: String,
         fingerprint: String,
         objects: usize,
+        /// Policy warnings, and which of the service's exceptions waived something.
+        checked: policy::Checked,
     },
+    /// Rendered, and a policy rule denies it.
+    Denied(policy::Checked),
     Failed(Vec<Diagnostic>),
 }
 
@@ -157,6 +161,8 @@ pub(crate) fn compile(
         mut resolved,
         mut diags,
     } = parse_and_resolve(&sources, resolve::Provenance::Skip, &skip);
+    let (policies, policy_diags) = policy::load(&sources);
+    diags.extend(policy_diags);
     // Fail closed: with a shared input broken, what resolves is not what
     // should deploy (a target may be missing only because a size or a
     // component failed to load), so nothing is rendered, written or removed.
@@ -167,8 +173,26 @@ pub(crate) fn compile(
     let mut plan = start_plan(&sources, &catalog, &mut resolved, shard);
 
     let stage = timings::stage("render");
-    let outcomes = render_targets(root, &sources, &blueprints, &resolved.targets, cache, stat_cache);
+    let render = Render {
+        root,
+        sources: &sources,
+        blueprints: &blueprints,
+        policies: &policies,
+        exceptions: exceptions_by_service(&catalog),
+        cache,
+        stat_cache,
+    };
+    let outcomes = render.targets(&resolved.targets);
     drop(stage);
+    let outcomes = policy_outcomes(
+        &catalog,
+        &blueprints,
+        &policies,
+        &sources,
+        &resolved.targets,
+        outcomes,
+        &mut diags,
+    );
     let mut tally = Tally::default();
     tally.collect(&resolved.targets, outcomes, &mut plan, &mut diags);
     let skipped_targets = keep_unrendered(&resolved, stat_cache, &mut plan);
@@ -244,44 +268,69 @@ fn start_plan(sources: &Sources, catalog: &Catalog, resolved: &mut resolve::Reso
     plan
 }
 
-/// Each target's fingerprint inputs and outcome, in `targets` order: up to
-/// date by fingerprint (unless the cache is ignored), rendered, or failed.
-fn render_targets(
-    root: &Path,
-    sources: &Sources,
-    blueprints: &blueprint::Blueprints,
-    targets: &[Target],
+/// Each service's policy exceptions.
+fn exceptions_by_service(catalog: &Catalog) -> HashMap<&str, &[catalog::policy_exceptions::PolicyException]> {
+    catalog
+        .services
+        .iter()
+        .map(|s| (s.name.value.as_str(), s.policy_exceptions.as_slice()))
+        .collect()
+}
+
+/// What rendering a target needs besides the target itself.
+struct Render<'a> {
+    root: &'a Path,
+    sources: &'a Sources,
+    blueprints: &'a blueprint::Blueprints,
+    policies: &'a policy::Policies,
+    exceptions: HashMap<&'a str, &'a [catalog::policy_exceptions::PolicyException]>,
     cache: Cache,
-    stat_cache: &StatCache,
-) -> Vec<(blake3::Hash, Outcome)> {
-    targets
-        .par_iter()
-        .map(|target| {
-            let inputs = fingerprint::inputs(target, blueprints);
-            if cache != Cache::Ignore {
-                let rendered_only = cache == Cache::Local;
-                let freshness = fingerprint::freshness(root, &target.dir(), inputs, stat_cache, rendered_only);
-                if freshness != Freshness::Stale {
-                    return (inputs, Outcome::UpToDate(freshness));
+    stat_cache: &'a StatCache,
+}
+
+impl Render<'_> {
+    /// Each target's fingerprint inputs and outcome, in `targets` order: up
+    /// to date by fingerprint (unless the cache is ignored), rendered and
+    /// checked by policy, denied, or failed.
+    fn targets(&self, targets: &[Target]) -> Vec<(blake3::Hash, Outcome)> {
+        targets.par_iter().map(|target| self.target(target)).collect()
+    }
+
+    fn target(&self, target: &Target) -> (blake3::Hash, Outcome) {
+        let waivers = self
+            .exceptions
+            .get(target.service.as_str())
+            .copied()
+            .unwrap_or_default();
+        let inputs = fingerprint::inputs(target, self.blueprints, self.policies.inputs(waivers, &target.env));
+        if self.cache != Cache::Ignore {
+            let rendered_only = self.cache == Cache::Local;
+            let freshness = fingerprint::freshness(self.root, &target.dir(), inputs, self.stat_cache, rendered_only);
+            if freshness != Freshness::Stale {
+                return (inputs, Outcome::UpToDate(freshness));
+            }
+        }
+        let outcome = match render_target(self.blueprints, self.sources, target) {
+            Ok(objects) => {
+                let checked = policy::check(self.policies, target, &objects, waivers);
+                if !checked.denied.is_empty() {
+                    return (inputs, Outcome::Denied(checked));
+                }
+                let manifests = emit::manifests(target, &objects);
+                let params = emit::target_params(target);
+                let fingerprint = Fingerprint::new(inputs, &manifests, &params).to_text();
+                Outcome::Rendered {
+                    manifests,
+                    params,
+                    fingerprint,
+                    objects: objects.len(),
+                    checked,
                 }
             }
-            let outcome = match render_target(blueprints, sources, target) {
-                Ok(objects) => {
-                    let manifests = emit::manifests(target, &objects);
-                    let params = emit::target_params(target);
-                    let fingerprint = Fingerprint::new(inputs, &manifests, &params).to_text();
-                    Outcome::Rendered {
-                        manifests,
-                        params,
-                        fingerprint,
-                        objects: objects.len(),
-                    }
-                }
-                Err(target_diags) => Outcome::Failed(target_diags),
-            };
-            (inputs, outcome)
-        })
-        .collect()
+            Err(target_diags) => Outcome::Failed(target_diags),
+        };
+        (inputs, outcome)
+    }
 }
 
 /// What the render step produced, counted.
@@ -319,12 +368,18 @@ impl Tally {
                     params,
                     fingerprint,
                     objects,
+                    checked: _,
                 } => {
                     self.fresh.push((dir, inputs, Trust::Rendered));
                     self.rendered += 1;
                     self.objects += objects;
                     plan.files
                         .extend(paths.into_iter().zip([manifests, params, fingerprint]));
+                }
+                // `policy_outcomes` has turned denials into failures already.
+                Outcome::Denied(_) => {
+                    self.failed_targets += 1;
+                    plan.keep.insert(format!("{dir}/"));
                 }
                 Outcome::Failed(mut target_diags) => {
                     self.failed_targets += 1;
@@ -402,6 +457,137 @@ fn refuse_unsafe_paths(
     fresh_services.retain(|(_, _, dirs)| !dirs.iter().any(|d| blocked(d)));
 }
 
+/// Turns policy findings into diagnostics: denials fail their target (at
+/// the catalog line that set the value, from `explain`'s provenance),
+/// warnings are printed, and an exception no target of its service needed
+/// fails the service. Only services whose targets were all checked this
+/// run are judged for unused exceptions: exceptions are in the service
+/// file, so a change to them re-renders all of its targets.
+fn policy_outcomes(
+    catalog: &Catalog,
+    blueprints: &blueprint::Blueprints,
+    policies: &policy::Policies,
+    sources: &Sources,
+    targets: &[Target],
+    mut outcomes: Vec<(blake3::Hash, Outcome)>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(blake3::Hash, Outcome)> {
+    let mut used: HashMap<&str, Option<std::collections::BTreeSet<usize>>> = HashMap::new();
+    for (target, (_, outcome)) in targets.iter().zip(&mut outcomes) {
+        let entry = used
+            .entry(target.service.as_str())
+            .or_insert_with(|| Some(Default::default()));
+        let checked = match outcome {
+            Outcome::Rendered { checked, .. } | Outcome::Denied(checked) => checked,
+            _ => {
+                *entry = None;
+                continue;
+            }
+        };
+        if let Some(set) = entry {
+            set.extend(checked.used.iter().copied());
+        }
+        for warning in std::mem::take(&mut checked.warned) {
+            let d = warning.diagnostic(sources, target, None);
+            eprintln!(
+                "warning: {}:{}:{}: {} (target `{}`)\n  hint: {}",
+                d.file,
+                d.pos.line,
+                d.pos.col,
+                d.message,
+                target.id(),
+                d.hint.unwrap_or_default()
+            );
+        }
+        if let Outcome::Denied(checked) = outcome {
+            let origins = policy_origins(catalog, blueprints, target);
+            let mut found: Vec<Diagnostic> = checked
+                .denied
+                .iter()
+                .map(|v| {
+                    let origin = v.value.as_deref().and_then(|key| origins.get(key));
+                    v.diagnostic(sources, target, origin)
+                })
+                .collect();
+            found.dedup();
+            *outcome = Outcome::Failed(found);
+        }
+    }
+    unused_exceptions(catalog, policies, targets, &used, &mut outcomes, diags);
+    outcomes
+}
+
+/// An exception no checked target of its service needed is an error at its
+/// line, and fails the service (its output is kept).
+fn unused_exceptions(
+    catalog: &Catalog,
+    policies: &policy::Policies,
+    targets: &[Target],
+    used: &HashMap<&str, Option<std::collections::BTreeSet<usize>>>,
+    outcomes: &mut [(blake3::Hash, Outcome)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for service in &catalog.services {
+        let Some(Some(used)) = used.get(service.name.value.as_str()) else {
+            continue;
+        };
+        let known: Vec<&str> = policies.rule_ids().collect();
+        let mut unused = Vec::new();
+        for (_, e) in service
+            .policy_exceptions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used.contains(i))
+        {
+            let place = e.env.as_ref().map_or(String::new(), |env| format!(" in `{env}`"));
+            let d = Diagnostic::new(
+                &service.file,
+                e.rule.pos,
+                format!(
+                    "the exception for rule `{}` is unused: no target{place} violates it",
+                    e.rule.value
+                ),
+            );
+            unused.push(if known.contains(&e.rule.value.as_str()) {
+                d.with_hint("remove the exception: the rule passes without it")
+            } else {
+                let d = d.suggest(&e.rule.value, known.iter().copied());
+                match d.hint {
+                    Some(_) => d,
+                    None => d.with_hint(format!("`{}` is no rule; rules: {}", e.rule.value, known.join(", "))),
+                }
+            });
+        }
+        if unused.is_empty() {
+            continue;
+        }
+        for (target, (_, outcome)) in targets.iter().zip(outcomes.iter_mut()) {
+            if target.service == service.name.value && !matches!(outcome, Outcome::Failed(_)) {
+                *outcome = Outcome::Failed(Vec::new());
+            }
+        }
+        diags.extend(unused);
+    }
+}
+
+/// Where each resolved value of `target` came from (see `explain`):
+/// resolved again with provenance, only for a target a policy denies.
+fn policy_origins(
+    catalog: &Catalog,
+    blueprints: &blueprint::Blueprints,
+    target: &Target,
+) -> BTreeMap<String, resolve::Origin> {
+    let (resolved, _) = resolve::resolve(catalog, blueprints, resolve::Provenance::Record, &|s| {
+        s.name.value != target.service
+    });
+    resolved
+        .targets
+        .into_iter()
+        .find(|t| t.id() == target.id())
+        .map(|t| t.origins)
+        .unwrap_or_default()
+}
+
 /// Every service the catalog has, readable or not.
 fn service_names(catalog: &Catalog) -> std::collections::HashSet<String> {
     catalog
@@ -440,6 +626,9 @@ pub(crate) struct Resolution {
     pub(crate) diags: Vec<Diagnostic>,
     /// The size with the most memory (then CPU) in sizes.yaml.
     pub(crate) largest_size: Option<String>,
+    policies: policy::Policies,
+    /// Each service's policy exceptions.
+    exceptions: HashMap<String, Vec<catalog::policy_exceptions::PolicyException>>,
 }
 
 pub(crate) fn resolve_all(sources: Sources) -> Resolution {
@@ -447,14 +636,24 @@ pub(crate) fn resolve_all(sources: Sources) -> Resolution {
         catalog,
         blueprints,
         resolved,
-        diags,
+        mut diags,
     } = parse_and_resolve(&sources, resolve::Provenance::Skip, &|_| false);
+    let (policies, policy_diags) = policy::load(&sources);
+    diags.extend(policy_diags);
+    let exceptions: HashMap<_, _> = catalog
+        .services
+        .iter()
+        .map(|s| (s.name.value.clone(), s.policy_exceptions.clone()))
+        .collect();
+    let waivers = |t: &Target| exceptions.get(&t.service).map_or(&[][..], Vec::as_slice);
     let inputs = resolved
         .targets
         .par_iter()
-        .map(|t| fingerprint::inputs(t, &blueprints))
+        .map(|t| fingerprint::inputs(t, &blueprints, policies.inputs(waivers(t), &t.env)))
         .collect();
     Resolution {
+        policies,
+        exceptions,
         largest_size: largest_size(&catalog),
         sources,
         blueprints,
@@ -465,6 +664,27 @@ pub(crate) fn resolve_all(sources: Sources) -> Resolution {
 }
 
 impl Resolution {
+    /// Every policy exception: service, rule, environment (when under
+    /// `overrides`) and expiry.
+    pub(crate) fn policy_exceptions(&self) -> Vec<(String, String, Option<String>, String)> {
+        let mut all: Vec<_> = self
+            .exceptions
+            .iter()
+            .flat_map(|(service, list)| {
+                list.iter().map(move |e| {
+                    (
+                        service.clone(),
+                        e.rule.value.clone(),
+                        e.env.clone(),
+                        e.expires.value.clone(),
+                    )
+                })
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     pub(crate) fn summaries(&self) -> Vec<TargetSummary> {
         self.targets.iter().map(TargetSummary::of).collect()
     }
@@ -479,7 +699,14 @@ impl Resolution {
             .par_iter()
             .filter(|t| wanted(t))
             .map(|target| {
-                render_target(&self.blueprints, &self.sources, target).map(|objects| {
+                let objects = render_target(&self.blueprints, &self.sources, target)?;
+                let waivers = self.exceptions.get(&target.service).map_or(&[][..], Vec::as_slice);
+                let checked = policy::check(&self.policies, target, &objects, waivers);
+                if !checked.denied.is_empty() {
+                    let diagnostic = |v: &policy::Violation| v.diagnostic(&self.sources, target, None);
+                    return Err(checked.denied.iter().map(diagnostic).collect());
+                }
+                Ok({
                     let dir = target.dir();
                     [
                         (format!("{dir}/{MANIFESTS_FILE}"), emit::manifests(target, &objects)),

@@ -33,7 +33,8 @@ pub(crate) struct Fingerprint {
     pub(crate) params: blake3::Hash,
 }
 
-pub(crate) fn inputs(target: &Target, blueprints: &Blueprints) -> blake3::Hash {
+/// `policy` is what the target's policy check depends on (see `policy::Policies::inputs`).
+pub(crate) fn inputs(target: &Target, blueprints: &Blueprints, policy: blake3::Hash) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
     hasher.update(FORMAT.as_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -43,6 +44,7 @@ pub(crate) fn inputs(target: &Target, blueprints: &Blueprints) -> blake3::Hash {
     for component in &target.components {
         hasher.update(blueprints.components[component].hash.as_bytes());
     }
+    hasher.update(policy.as_bytes());
     hasher.finalize()
 }
 

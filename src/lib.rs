@@ -28,6 +28,7 @@ mod layering;
 pub mod load;
 mod migration_job;
 mod paths;
+mod policy;
 pub mod render;
 mod report;
 pub mod resolve;
@@ -103,6 +104,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
         } => commands::promote::run(&settings, &service, &to, from.as_deref(), force),
         Command::Rollback { service, env, to } => commands::rollback::run(&settings, &service, &env, to.as_deref()),
         Command::Flags { services, envs, .. } => commands::flags::run(&settings, &services, &envs),
+        Command::Policy => commands::policy::run(&settings),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

@@ -7,7 +7,7 @@ pub(crate) const STAMP_FILE: &str = "stamp.yaml";
 /// One file per service, `<name>.yaml`, directly in this folder.
 pub(crate) const SERVICES_DIR: &str = "catalog/services/";
 /// The folders (besides `STAMP_FILE`) whose files are inputs.
-pub(crate) const INPUT_DIRS: &[&str] = &["catalog", "archetypes", "components"];
+pub(crate) const INPUT_DIRS: &[&str] = &["catalog", "archetypes", "components", "policies"];
 
 /// Everything stamp writes, except CODEOWNERS, lives under this folder.
 pub(crate) const GENERATED_DIR: &str = "generated";

@@ -14,6 +14,7 @@ mod flags;
 mod incremental;
 mod onboarding;
 mod ops;
+mod policy;
 mod rollout;
 mod shard;
 mod trust_cli;

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod flags;
 pub mod image_ref;
 pub mod migration;
+pub mod policy_exceptions;
 mod quantity;
 pub mod reader;
 pub mod rollout;
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
-use crate::yaml_tree::{self, Node};
+use crate::yaml_tree::{self, Node, NodeKind};
 pub use quantity::parse_quantity;
 use quantity::{memory_problem, suggest_quantity};
 use reader::{Fields, Reader, Spanned, node_to_json};
@@ -162,6 +163,8 @@ pub struct Service {
     pub layer: Layer,
     pub overrides: Vec<(Spanned<String>, Layer)>,
     pub owners: Owners,
+    /// Waived policy rules, top level and per environment.
+    pub policy_exceptions: Vec<policy_exceptions::PolicyException>,
 }
 
 /// Named entries of one shared file, in file order. Entries with errors are
@@ -258,6 +261,7 @@ const SERVICE_KEYS: &[&str] = &[
     "alerts",
     "rollout",
     "flags",
+    "policy_exceptions",
 ];
 const OVERRIDE_KEYS: &[&str] = &[
     "size",
@@ -273,6 +277,7 @@ const OVERRIDE_KEYS: &[&str] = &[
     "alerts",
     "rollout",
     "flags",
+    "policy_exceptions",
 ];
 const PROFILE_DEFAULT_KEYS: &[&str] = &[
     "size",
@@ -935,10 +940,20 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
             oncall: o.get("oncall").and_then(|n| r.string(n, "owners.oncall")),
         })
     });
+    let today = policy_exceptions::today();
+    let mut exceptions = f
+        .get("policy_exceptions")
+        .map(|n| policy_exceptions::read(r, n, None, &today))
+        .unwrap_or_default();
     let mut overrides = Vec::new();
     if let Some(n) = f.get("overrides") {
         for (env, node) in r.entries(n, "overrides") {
             let what = format!("overrides.{}", env.value);
+            if let NodeKind::Map(entries) = &node.kind
+                && let Some((_, list)) = entries.iter().find(|(k, _)| k.scalar() == Some("policy_exceptions"))
+            {
+                exceptions.extend(policy_exceptions::read(r, list, Some(&env.value), &today));
+            }
             if let Some(layer) = read_layer(r, node, &what, OVERRIDE_KEYS) {
                 overrides.push((env, layer));
             }
@@ -952,6 +967,7 @@ fn read_service(r: &mut Reader, node: &Node, stem: &str) -> Option<Service> {
         layer: layer?,
         overrides,
         owners: owners?,
+        policy_exceptions: exceptions,
     })
 }
 

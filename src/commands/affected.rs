@@ -114,6 +114,7 @@ pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<Ex
         });
     }
     let (tier, reasons) = change_tier(&targets, &platform_files);
+    let (tier, reasons) = exception_tier(&old, &new, tier, reasons);
 
     let text = match settings.format {
         Format::Text | Format::Markdown => text_report(&targets, tier, &reasons),
@@ -143,6 +144,7 @@ fn changed_platform_files(old: &Sources, new: &Sources) -> Vec<String> {
         [STAMP_FILE, PROFILES_FILE, SIZES_FILE, ENVIRONMENTS_FILE].contains(&path)
             || path.starts_with("archetypes/")
             || path.starts_with("components/")
+            || path.starts_with(crate::policy::POLICIES_DIR)
     };
     let mut paths: Vec<&str> = old
         .iter()
@@ -277,6 +279,31 @@ fn change_tier(targets: &[AffectedTarget], platform_files: &[String]) -> (Approv
         tier = Approval::Manual;
     }
     (tier, reasons)
+}
+
+/// A policy exception the change adds needs the manual tier, even though
+/// it changes no output (it lets a target through that would fail).
+fn exception_tier(
+    old: &Resolution,
+    new: &Resolution,
+    tier: Approval,
+    mut reasons: Vec<String>,
+) -> (Approval, Vec<String>) {
+    let before = old.policy_exceptions();
+    let added: Vec<String> = new
+        .policy_exceptions()
+        .into_iter()
+        .filter(|e| !before.contains(e))
+        .map(|(service, rule, env, expires)| {
+            let place = env.map_or(String::new(), |env| format!(" in `{env}`"));
+            format!("`{service}` adds a policy exception for rule `{rule}`{place} until {expires}")
+        })
+        .collect();
+    if added.is_empty() {
+        return (tier, reasons);
+    }
+    reasons.extend(added);
+    (Approval::Manual, reasons)
 }
 
 fn text_report(targets: &[AffectedTarget], tier: Approval, reasons: &[String]) -> String {
