@@ -184,15 +184,7 @@ pub(crate) fn compile(
     };
     let outcomes = render.targets(&resolved.targets);
     drop(stage);
-    let outcomes = policy_outcomes(
-        &catalog,
-        &blueprints,
-        &policies,
-        &sources,
-        &resolved.targets,
-        outcomes,
-        &mut diags,
-    );
+    let outcomes = policy_outcomes(&catalog, &render, &resolved.targets, outcomes, &mut diags);
     let mut tally = Tally::default();
     tally.collect(&resolved.targets, outcomes, &mut plan, &mut diags);
     let skipped_targets = keep_unrendered(&resolved, stat_cache, &mut plan);
@@ -465,9 +457,7 @@ fn refuse_unsafe_paths(
 /// file, so a change to them re-renders all of its targets.
 fn policy_outcomes(
     catalog: &Catalog,
-    blueprints: &blueprint::Blueprints,
-    policies: &policy::Policies,
-    sources: &Sources,
+    render: &Render,
     targets: &[Target],
     mut outcomes: Vec<(blake3::Hash, Outcome)>,
     diags: &mut Vec<Diagnostic>,
@@ -488,7 +478,7 @@ fn policy_outcomes(
             set.extend(checked.used.iter().copied());
         }
         for warning in std::mem::take(&mut checked.warned) {
-            let d = warning.diagnostic(sources, target, None);
+            let d = warning.diagnostic(render.sources, target, None);
             eprintln!(
                 "warning: {}:{}:{}: {} (target `{}`)\n  hint: {}",
                 d.file,
@@ -500,20 +490,20 @@ fn policy_outcomes(
             );
         }
         if let Outcome::Denied(checked) = outcome {
-            let origins = policy_origins(catalog, blueprints, target);
+            let origins = policy_origins(catalog, render.blueprints, target);
             let mut found: Vec<Diagnostic> = checked
                 .denied
                 .iter()
                 .map(|v| {
                     let origin = v.value.as_deref().and_then(|key| origins.get(key));
-                    v.diagnostic(sources, target, origin)
+                    v.diagnostic(render.sources, target, origin)
                 })
                 .collect();
             found.dedup();
             *outcome = Outcome::Failed(found);
         }
     }
-    unused_exceptions(catalog, policies, targets, &used, &mut outcomes, diags);
+    unused_exceptions(catalog, render.policies, targets, &used, &mut outcomes, diags);
     outcomes
 }
 

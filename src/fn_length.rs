@@ -15,6 +15,11 @@ const NOT_YET_SHORT: &[&str] = &[
     "src/blueprint.rs::read_blueprint",
     "src/catalog/mod.rs::read_size",
     "src/commands/affected.rs::run",
+    "src/render.rs::render_target",
+    "src/render.rs::apply_rollout",
+    "src/resolve/mod.rs::resolve_service",
+    "src/resolve/rollout.rs::resolve",
+    "src/resolve/rollout.rs::analysis",
 ];
 
 /// A function found in a file: its name, the line of `fn` (0-based) and its

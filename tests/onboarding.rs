@@ -57,7 +57,7 @@ fn init_never_overwrites() {
     let repo = test.path().to_str().unwrap();
     assert_eq!(
         out.messages().replace(repo, "<repo>"),
-        "error: `<repo>` already holds `stamp.yaml`, `catalog/profiles.yaml`, `catalog/sizes.yaml`, 28 more; init never overwrites a file\nhint: run it in an empty folder\n"
+        "error: `<repo>` already holds `stamp.yaml`, `catalog/profiles.yaml`, `catalog/sizes.yaml`, 30 more; init never overwrites a file\nhint: run it in an empty folder\n"
     );
     assert_eq!(test.read("catalog/profiles.yaml"), before);
 }
