@@ -269,3 +269,38 @@ fn adding_an_exception_needs_the_manual_tier() {
     let out = test.expect(&["affected", "--base", "HEAD~1"], 0);
     insta::assert_snapshot!(out.stdout);
 }
+
+/// `require_digest: true` on an environment: the catalog refuses a service
+/// image without a digest, and the `image-digest` rule catches the images a
+/// platform template sets on its own (here a sidecar).
+#[test]
+fn image_digest_from_the_environment() {
+    let test = Test::fixture("basic").overlay("policy/rules");
+    let envs = test.read("catalog/environments.yaml");
+    test.write(
+        "catalog/environments.yaml",
+        &format!("{envs}  secure:\n    approval: auto\n    require_digest: true\n    regions:\n      eu: {{ cluster: https://secure-eu.example.com }}\n"),
+    );
+    let kdl = test.read("archetypes/image-digest/archetype.kdl");
+    test.write(
+        "archetypes/image-digest/archetype.kdl",
+        &kdl.replace("default=#true", "default=#false"),
+    );
+    let template = test.read("archetypes/image-digest/deployment.yaml.j2");
+    let sidecar = "        - name: proxy\n          image: ghcr.io/example/proxy:2.0.0\n          readinessProbe:\n            tcpSocket: { port: 8080 }\n          livenessProbe:\n            tcpSocket: { port: 8080 }\n          resources:\n            requests: { cpu: 10m, memory: 16Mi }\n            limits: { cpu: 10m, memory: 16Mi }\n          volumeMounts:\n            - name: tmp\n              mountPath: /tmp\n          securityContext:\n            readOnlyRootFilesystem: true\n";
+    test.write(
+        "archetypes/image-digest/deployment.yaml.j2",
+        &format!("{}\n{sidecar}", template.trim_end()),
+    );
+    let digest = "sha256:".to_string() + &"a".repeat(64);
+    test.write(
+        "catalog/services/probe.yaml",
+        &service("probe", "image-digest", "")
+            .replace("[dev]", "[secure]")
+            .replace("  tag: \"1.0.0\"\n", &format!("  tag: \"1.0.0\"\n  digest: {digest}\n")),
+    );
+    let out = test.expect(&["build"], 2);
+    assert!(test.exists("generated/web/dev/eu/manifests.yaml"));
+    assert!(!test.exists("generated/probe"));
+    insta::assert_snapshot!(out.messages());
+}

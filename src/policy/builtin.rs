@@ -152,10 +152,10 @@ pub(super) fn check(target: &Target, objects: &[Object]) -> Vec<Violation> {
     found
 }
 
-/// Whether the target must pin images by digest. No catalog field sets it
-/// yet; a platform template may still ask for it with `params.require_digest`.
+/// Whether the target must pin images by digest: its environment's
+/// `require_digest`, or a platform archetype's `params.require_digest`.
 fn require_digest(target: &Target) -> bool {
-    target.values.params.get("require_digest") == Some(&Value::Bool(true))
+    target.require_digest || target.values.params.get("require_digest") == Some(&Value::Bool(true))
 }
 
 /// Splits an image reference into its tag and digest, if any.

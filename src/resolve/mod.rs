@@ -253,6 +253,7 @@ fn for_region(
         region: region.name.value.clone(),
         service_file: service.file.clone(),
         approval: env.approval,
+        require_digest: env.require_digest,
         archetype: scope.archetype.name.clone(),
         components: values.components.clone(),
         values,

@@ -105,6 +105,8 @@ pub struct Target {
     pub region: String,
     pub service_file: String,
     pub approval: Approval,
+    /// The environment's `require_digest`: every image needs a digest.
+    pub require_digest: bool,
     pub archetype: String,
     /// Enabled components, sorted by name.
     pub components: Vec<String>,
@@ -179,6 +181,7 @@ mod tests {
             region: "eu".into(),
             service_file: "catalog/services/s.yaml".into(),
             approval: Approval::Auto,
+            require_digest: false,
             archetype: "worker".into(),
             components: Vec::new(),
             values,
