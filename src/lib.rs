@@ -34,6 +34,7 @@ mod report;
 pub mod resolve;
 mod rollout;
 mod shard;
+mod snapshot;
 mod stat_cache;
 mod timings;
 mod write;

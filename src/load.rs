@@ -19,6 +19,7 @@ use crate::diagnostic::{Diagnostic, Pos};
 use crate::git;
 use crate::paths::INPUT_DIRS;
 use crate::paths::STAMP_FILE;
+use crate::stat_cache::Stat;
 
 /// Largest input file stamp reads. Real catalog, KDL and template files are a
 /// few KB; 4 MiB leaves a hundredfold headroom while a file's parse tree
@@ -40,6 +41,20 @@ pub struct Sources {
     /// Input files that could not be read (not a regular file, outside the
     /// repo, too large, not UTF-8): one diagnostic each, at the path.
     problems: Vec<Diagnostic>,
+    /// What the working tree's inputs looked like when read, for the no-op
+    /// fast path (`snapshot.rs`); None for a git revision or a walk that met
+    /// a symlink (whose target a stat of the link cannot vouch for).
+    stats: Option<InputStats>,
+}
+
+/// The stat of every input file as read (taken before its bytes), of every
+/// input folder (a file added or removed moves its folder's times), and the
+/// top-level inputs that do not exist.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InputStats {
+    pub(crate) files: Vec<(String, Stat)>,
+    pub(crate) dirs: Vec<(String, Stat)>,
+    pub(crate) absent: Vec<String>,
 }
 
 /// Why one file was not read.
@@ -258,7 +273,10 @@ impl Walk {
 
 impl Sources {
     pub fn from_dir(root: &Path) -> io::Result<Sources> {
-        let mut sources = Sources::default();
+        let mut sources = Sources {
+            stats: Some(InputStats::default()),
+            ..Sources::default()
+        };
         let mut walk = Walk {
             root: std::fs::canonicalize(root)?,
             open: Vec::new(),
@@ -268,6 +286,11 @@ impl Sources {
             sources.read_path(&mut walk, top, &root.join(top), 0);
         }
         Ok(sources)
+    }
+
+    /// See `Sources::stats`.
+    pub(crate) fn input_stats(&self) -> Option<&InputStats> {
+        self.stats.as_ref()
     }
 
     /// Why input files could not be read; their paths are absent from the sources.
@@ -292,9 +315,19 @@ impl Sources {
         let problem = |sources: &mut Sources, p: ReadProblem| sources.problems.push(p.diagnostic(rel, None));
         let meta = match std::fs::symlink_metadata(full) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(stats) = &mut self.stats {
+                    stats.absent.push(rel.to_string());
+                }
+                return;
+            }
             Err(e) => return problem(self, ReadProblem::Io(e.to_string())),
         };
+        if meta.file_type().is_symlink() {
+            self.stats = None;
+        } else if let (true, Some(stats)) = (meta.is_dir(), &mut self.stats) {
+            stats.dirs.push((rel.to_string(), Stat::of(&meta)));
+        }
         let (real, meta) = if meta.file_type().is_symlink() {
             // Resolved in full, so a chain of links is judged by where it ends.
             let real = match std::fs::canonicalize(full) {
@@ -381,6 +414,11 @@ impl Sources {
                 if depth + entry.depth() >= MAX_DEPTH {
                     self.problems.push(ReadProblem::Loop.diagnostic(&path, None));
                 }
+                match (entry.metadata(), &mut self.stats) {
+                    (Ok(meta), Some(stats)) => stats.dirs.push((path, Stat::of(&meta))),
+                    (Err(_), _) => self.stats = None,
+                    (Ok(_), None) => {}
+                }
             } else {
                 match entry.metadata() {
                     Ok(meta) => self.read_file(walk, &path, entry.path(), &meta),
@@ -405,6 +443,9 @@ impl Sources {
         } else {
             match read_regular(real, MAX_FILE_BYTES) {
                 Ok(text) => {
+                    if let Some(stats) = &mut self.stats {
+                        stats.files.push((rel.to_string(), Stat::of(meta)));
+                    }
                     self.files.insert(rel.to_string(), text);
                     return;
                 }

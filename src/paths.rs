@@ -22,6 +22,8 @@ pub(crate) const TARGET_FILES: [&str; 3] = [MANIFESTS_FILE, TARGET_FILE, FINGERP
 
 /// The local, uncommitted stat cache.
 pub(crate) const STAT_CACHE_FILE: &str = "generated/.stamp-cache";
+/// The local, uncommitted record of the last clean run's stats: the no-op fast path.
+pub(crate) const SNAPSHOT_FILE: &str = "generated/.stamp-snapshot";
 /// Held while a process writes, so two never interleave.
 pub(crate) const LOCK_FILE: &str = "generated/.stamp.lock";
 /// Present while a build writes: temporary files may be left behind.

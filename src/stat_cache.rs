@@ -8,24 +8,46 @@ use std::path::Path;
 use crate::atomic::{is_real_dir, write_atomic};
 use crate::paths::{GENERATED_DIR, STAT_CACHE_FILE, TARGET_FILES};
 
-/// The size and modification time of a file, the way git's index tells a
-/// file it need not re-read.
-pub(crate) type Stat = (u64, i128);
+/// What says a file is the one seen before without reading it, the way
+/// git's index does: inode, size, and modification and change times in
+/// nanoseconds. A rewrite in place moves the change time even when the
+/// modification time is set back; a file replaced by rename has a new inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Stat {
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime: i64,
+    pub(crate) ctime: i64,
+}
+
+impl Stat {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt as _;
+        Stat {
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            ctime: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
+        }
+    }
+
+    /// The later of the two times, in nanoseconds since the epoch.
+    pub(crate) fn changed_at(&self) -> i64 {
+        self.mtime.max(self.ctime)
+    }
+}
 
 /// A regular file's stat; None for a symlink or anything else, so a
 /// symlink can never match what the cache recorded.
-fn stat(path: &Path) -> Option<Stat> {
+pub(crate) fn stat(path: &Path) -> Option<Stat> {
     let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let mtime = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_nanos() as i128;
-    Some((meta.len(), mtime))
+    meta.is_file().then(|| Stat::of(&meta))
 }
 
 /// The stats of a target folder's three files, when all are regular files.
@@ -60,8 +82,9 @@ pub(crate) struct StatCache {
 }
 
 /// v2: entries say why they are trusted; a v1 entry may stand for a
-/// committed fingerprint only, so it is never read as proof.
-const CACHE_FORMAT: &str = "stamp-stat-cache v2";
+/// committed fingerprint only, so it is never read as proof. v3: the stat
+/// holds inode and change time too.
+const CACHE_FORMAT: &str = "stamp-stat-cache v3";
 /// The cache is a few hundred bytes per target: anything this big is not one.
 const MAX_CACHE_READ: u64 = 64 << 20;
 
@@ -99,11 +122,24 @@ impl StatCache {
                 "hinted" => Trust::Hinted,
                 _ => continue,
             };
-            let numbers: Vec<i128> = rest.iter().filter_map(|n| n.parse().ok()).collect();
-            let (Ok(inputs), [s0, m0, s1, m1, s2, m2]) = (blake3::Hash::from_hex(inputs), numbers.as_slice()) else {
+            let numbers: Vec<i64> = rest.iter().filter_map(|n| n.parse().ok()).collect();
+            let (Ok(inputs), [a @ .., b0, b1, b2, b3, c0, c1, c2, c3]) =
+                (blake3::Hash::from_hex(inputs), numbers.as_slice())
+            else {
                 continue;
             };
-            let stats = [(*s0 as u64, *m0), (*s1 as u64, *m1), (*s2 as u64, *m2)];
+            let [a0, a1, a2, a3] = a else { continue };
+            let stat = |ino: i64, size: i64, mtime: i64, ctime: i64| Stat {
+                ino: ino as u64,
+                size: size as u64,
+                mtime,
+                ctime,
+            };
+            let stats = [
+                stat(*a0, *a1, *a2, *a3),
+                stat(*b0, *b1, *b2, *b3),
+                stat(*c0, *c1, *c2, *c3),
+            ];
             cache.entries.insert(dir.to_string(), (inputs, stats, trust));
         }
         cache
@@ -119,6 +155,12 @@ impl StatCache {
     /// Records files whose stats were taken before they were read and compared.
     pub(crate) fn record_stats(&mut self, dir: &str, inputs: blake3::Hash, stats: [Stat; 3], trust: Trust) {
         self.entries.insert(dir.to_string(), (inputs, stats, trust));
+    }
+
+    /// What the cache recorded for a target folder: its files' stats and
+    /// whether stamp rendered them here.
+    pub(crate) fn entry(&self, dir: &str) -> Option<([Stat; 3], Trust)> {
+        self.entries.get(dir).map(|(_, stats, trust)| (*stats, *trust))
     }
 
     pub(crate) fn forget(&mut self, dir: &str) {
@@ -182,8 +224,8 @@ impl StatCache {
                 Trust::Hinted => "hinted",
             };
             text.push_str(&format!("{dir} {inputs} {trust}"));
-            for (size, mtime) in stats {
-                text.push_str(&format!(" {size} {mtime}"));
+            for s in stats {
+                text.push_str(&format!(" {} {} {} {}", s.ino, s.size, s.mtime, s.ctime));
             }
             text.push('\n');
         }

@@ -12,6 +12,7 @@ mod diff;
 mod errors;
 mod flags;
 mod incremental;
+mod noop;
 mod onboarding;
 mod ops;
 mod policy;

@@ -204,7 +204,7 @@ impl Test {
     }
 }
 
-pub const LOCAL_FILES: [&str; 3] = [".stamp.lock", ".stamp-cache", ".stamp-writing"];
+pub const LOCAL_FILES: [&str; 4] = [".stamp.lock", ".stamp-cache", ".stamp-snapshot", ".stamp-writing"];
 
 fn collect(dir: &Path, rel: &str, files: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };

@@ -3,16 +3,26 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cli::{Format, Settings};
+use crate::commands::noop;
 use crate::compile::{Cache, Compiled, compile};
 use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::paths::LOCK_FILE;
 use crate::shard::Shard;
+use crate::snapshot::{self, Counts, Purpose};
 use crate::stat_cache::StatCache;
 use crate::write::WriteReport;
 use crate::{report, write};
 
 pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
+    let start = Instant::now();
+    if cache == Cache::Use
+        && shard.is_none()
+        && let Some(counts) = noop::unchanged(&settings.root, Purpose::Build)
+    {
+        report_unchanged(settings, counts, start.elapsed());
+        return Ok(ExitStatus::Ok);
+    }
     let built = execute(settings, cache, shard)?;
     if settings.format == Format::Json {
         let c = &built.compiled;
@@ -40,6 +50,32 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
     } else {
         ExitStatus::Errors
     })
+}
+
+/// The fast path's report: the same summary (and JSON) as a full run that
+/// found nothing to do.
+fn report_unchanged(settings: &Settings, counts: Counts, elapsed: Duration) {
+    if settings.format == Format::Json {
+        let fields = json!({
+            "targets": counts.targets,
+            "services": counts.services,
+            "rendered": 0,
+            "objects": 0,
+            "failed_targets": 0,
+            "written": [],
+            "removed": [],
+            "unchanged": counts.files,
+            "shared_inputs_broken": false,
+        });
+        report::json_result(fields, &[]);
+    }
+    report::status(
+        settings,
+        &format!(
+            "built {} targets of {} services (0 rendered, 0 objects): 0 files written, 0 removed, {} unchanged in {:.0?}",
+            counts.targets, counts.services, counts.files, elapsed
+        ),
+    );
 }
 
 /// One build's result, for `build` and `watch` to report their own way.
@@ -76,6 +112,7 @@ impl Built {
 /// catalog problems come back as diagnostics in `Built`.
 pub(crate) fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, Error> {
     let start = Instant::now();
+    let started = snapshot::now();
     let stage = crate::timings::stage("load");
     let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
         root: settings.root.clone(),
@@ -127,6 +164,7 @@ pub(crate) fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -
         let _ = stat_cache.save(&settings.root);
     }
     drop(stage);
+    noop::record(&settings.root, &compiled, &stat_cache, started);
     Ok(Built {
         compiled,
         written,

@@ -9,6 +9,7 @@ pub(crate) mod explain;
 pub(crate) mod flags;
 pub(crate) mod init;
 pub(crate) mod new;
+pub(crate) mod noop;
 pub(crate) mod policy;
 pub(crate) mod promote;
 pub(crate) mod rollback;

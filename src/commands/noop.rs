@@ -1,0 +1,97 @@
+//! The no-op fast path of `build` and `check`: answer from the snapshot of
+//! the last clean run when nothing moved (`snapshot.rs`), and take a new
+//! snapshot after a clean run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::compile::Compiled;
+use crate::load::Sources;
+use crate::paths::{GENERATED_DIR, TARGET_FILES};
+use crate::snapshot::{self, Counts, Purpose, Snapshot};
+use crate::stat_cache::{StatCache, Trust};
+
+/// The date policy exceptions are judged by: a snapshot holds for one day.
+pub(crate) fn today() -> String {
+    crate::catalog::policy_exceptions::today()
+}
+
+/// The counts of the last clean run, if nothing has moved since.
+pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Option<Counts> {
+    let _stage = crate::timings::stage("snapshot");
+    snapshot::unchanged(root, purpose, &today())
+}
+
+/// Records the snapshot after a run that ended clean (no diagnostic, every
+/// target current, nothing kept back); removes any older one otherwise.
+/// `started` is when the run began reading its inputs.
+pub(crate) fn record(root: &Path, compiled: &Compiled, stat_cache: &StatCache, started: i64) {
+    let _stage = crate::timings::stage("snapshot");
+    let taken = snapshot::now();
+    let clean = compiled.diags.is_empty()
+        && !compiled.shared_broken
+        && compiled.failed_targets == 0
+        && compiled.plan.keep.is_empty()
+        && compiled.plan.shard.is_none();
+    match clean
+        .then(|| take(root, &compiled.sources, compiled, stat_cache, started, taken))
+        .flatten()
+    {
+        Some(snapshot) => snapshot.save(root, &today()),
+        None => snapshot::forget(root),
+    }
+}
+
+fn take(
+    root: &Path,
+    sources: &Sources,
+    compiled: &Compiled,
+    stat_cache: &StatCache,
+    started: i64,
+    taken: i64,
+) -> Option<Snapshot> {
+    let plan = &compiled.plan;
+    let outputs: Vec<&String> = plan.files.keys().chain(&plan.unchanged).collect();
+    let mut checked = true;
+    let mut snapshot = Snapshot::new(Counts {
+        services: compiled.services as u64,
+        targets: compiled.targets as u64,
+        files: outputs.len() as u64,
+    });
+    if !snapshot.add_inputs(sources, started) || !snapshot.add_path(root, ".git/config", taken) {
+        return None;
+    }
+    let mut folders = BTreeSet::new();
+    for path in outputs {
+        let content = plan.files.get(path).map(String::as_bytes);
+        let (dir, file) = path.rsplit_once('/')?;
+        let vouched = match TARGET_FILES.iter().position(|f| *f == file) {
+            Some(index) if path.starts_with(GENERATED_DIR) && dir.matches('/').count() == 3 => {
+                let (stats, trust) = stat_cache.entry(dir)?;
+                checked &= trust == Trust::Rendered;
+                Some(stats[index])
+            }
+            _ => None,
+        };
+        if !snapshot.add_output(root, path, vouched, content, taken) {
+            return None;
+        }
+        // The service and environment folders (and `generated/argocd`): an
+        // added folder below one would be stale output to remove.
+        let mut parts = dir.splitn(4, '/');
+        if let (Some(GENERATED_DIR), Some(service)) = (parts.next(), parts.next()) {
+            folders.insert(format!("{GENERATED_DIR}/{service}"));
+            if let Some(env) = parts.next() {
+                folders.insert(format!("{GENERATED_DIR}/{service}/{env}"));
+            }
+        }
+    }
+    for folder in &folders {
+        if !snapshot.add_path(root, folder, taken) {
+            return None;
+        }
+    }
+    snapshot.set_checked(checked);
+    snapshot.set_generated_listing(snapshot::listing(&root.join(GENERATED_DIR))?);
+    Some(snapshot)
+}
