@@ -48,7 +48,7 @@ for i in $(seq "$RUNS"); do
     sed -i -E "s/^  tag: .*/  tag: \"9.9.$i\"/" "$repo/catalog/services/svc-00001.yaml"
     record edit $side "$(timed "$bin" -C "$repo" build)"
     record check $side "$(timed "$bin" -C "$repo" check)"
-    rm -f "$repo/generated/.stamp-cache"   # a fresh clone has no local cache
+    rm -f "$repo/generated/.stamp-cache" "$repo/generated/.stamp-snapshot"   # a fresh clone has no local cache
     record fresh_check $side "$(timed "$bin" -C "$repo" check)"
   done
 done

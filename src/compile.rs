@@ -13,6 +13,7 @@ use crate::emit::{self, argocd, codeowners};
 use crate::fingerprint::{self, Fingerprint, Freshness};
 use crate::load::Sources;
 use crate::paths::{MANIFESTS_FILE, TARGET_FILE, is_service_file, service_of_file, service_prefix, target_files};
+use crate::progress::Progress;
 use crate::render::render_target;
 use crate::resolve::Target;
 use crate::shard::Shard;
@@ -285,7 +286,19 @@ impl Render<'_> {
     /// to date by fingerprint (unless the cache is ignored), rendered and
     /// checked by policy, denied, or failed.
     fn targets(&self, targets: &[Target]) -> Vec<(blake3::Hash, Outcome)> {
-        targets.par_iter().map(|target| self.target(target)).collect()
+        let what = match self.cache {
+            Cache::Local => "checking",
+            Cache::Use | Cache::Ignore => "rendering",
+        };
+        let progress = Progress::new(what, targets.len());
+        targets
+            .par_iter()
+            .map(|target| {
+                let outcome = self.target(target);
+                progress.inc();
+                outcome
+            })
+            .collect()
     }
 
     fn target(&self, target: &Target) -> (blake3::Hash, Outcome) {

@@ -7,6 +7,7 @@
 //! are built on top.
 
 mod atomic;
+mod binary;
 pub mod blueprint;
 pub mod catalog;
 mod changes;
@@ -17,6 +18,7 @@ pub mod diagnostic;
 mod edit;
 pub mod emit;
 mod error;
+mod file_stat;
 mod fingerprint;
 pub mod flags;
 #[cfg(test)]
@@ -29,6 +31,7 @@ pub mod load;
 mod migration_job;
 mod paths;
 mod policy;
+mod progress;
 pub mod render;
 mod report;
 pub mod resolve;
@@ -81,6 +84,9 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
         return commands::init::run(&settings, &dir);
     }
     let settings = cli.settings().map_err(Error::refused)?;
+    if settings.quiet || settings.format == cli::Format::Json {
+        progress::silence();
+    }
     if let Some(jobs) = cli.jobs {
         // Only fails when a pool already exists, which cannot happen here.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::file_stat::Stat;
 use crate::git;
 use crate::paths::INPUT_DIRS;
 use crate::paths::STAMP_FILE;
-use crate::stat_cache::Stat;
 
 /// Largest input file stamp reads. Real catalog, KDL and template files are a
 /// few KB; 4 MiB leaves a hundredfold headroom while a file's parse tree

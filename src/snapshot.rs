@@ -18,9 +18,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::atomic::{is_real_dir, read_output, write_atomic};
+use crate::binary::{Reader, put_hash, put_stat, put_str, put_u64};
+use crate::file_stat::Stat;
 use crate::load::Sources;
 use crate::paths::{GENERATED_DIR, SNAPSHOT_FILE, WRITING_MARKER};
-use crate::stat_cache::Stat;
 
 /// Bumped with any change to what is recorded or how: an older file then
 /// reads as "unknown", never as "nothing changed".
@@ -64,6 +65,9 @@ pub(crate) struct Snapshot {
     /// Every target was rendered and compared here (see `Purpose::Check`).
     checked: bool,
     entries: Vec<(String, Entry)>,
+    /// The service and environment folders under `generated/`: while they
+    /// stat the same, no target folder was added or removed.
+    folders: Vec<(String, Entry)>,
     /// The names in `generated/` (no dotfiles): its own times move with
     /// every cache write, so its listing is compared instead.
     generated: Vec<String>,
@@ -135,7 +139,7 @@ impl Snapshot {
         content: Option<&[u8]>,
         taken: i64,
     ) -> bool {
-        let Some(stat) = crate::stat_cache::stat(&root.join(path)) else {
+        let Some(stat) = crate::file_stat::stat(&root.join(path)) else {
             return false;
         };
         if vouched.is_some_and(|vouched| vouched != stat) {
@@ -153,6 +157,15 @@ impl Snapshot {
         };
         self.entries.push((path.to_string(), Entry::Present(stat, hash)));
         true
+    }
+
+    /// An output folder, as `add_path` records it.
+    pub(crate) fn add_folder(&mut self, root: &Path, path: &str, taken: i64) -> bool {
+        let added = self.add_path(root, path, taken);
+        if let Some(entry) = added.then(|| self.entries.pop()).flatten() {
+            self.folders.push(entry);
+        }
+        added
     }
 
     /// A folder (or a file such as `.git/config`) as it is now, or its
@@ -211,22 +224,8 @@ impl Snapshot {
         for name in &self.generated {
             put_str(&mut out, name);
         }
-        put_u64(&mut out, self.entries.len() as u64);
-        for (path, entry) in &self.entries {
-            put_str(&mut out, path);
-            match entry {
-                Entry::Absent => out.push(0),
-                Entry::Present(stat, None) => {
-                    out.push(1);
-                    put_stat(&mut out, stat);
-                }
-                Entry::Present(stat, Some(hash)) => {
-                    out.push(2);
-                    put_stat(&mut out, stat);
-                    out.extend_from_slice(hash.as_bytes());
-                }
-            }
-        }
+        put_entries(&mut out, &self.folders);
+        put_entries(&mut out, &self.entries);
         if is_real_dir(&root.join(GENERATED_DIR)) {
             // Only a speed-up: failing to save it costs a full run next time.
             let _ = write_atomic(&root.join(SNAPSHOT_FILE), &out);
@@ -242,9 +241,17 @@ pub(crate) fn forget(root: &Path) {
     }
 }
 
-/// The counts of the last clean run, when nothing it recorded has moved
-/// since and the record may serve `purpose`.
-pub(crate) fn unchanged(root: &Path, purpose: Purpose, today: &str) -> Option<Counts> {
+/// A snapshot as read back.
+pub(crate) struct Recorded {
+    counts: Counts,
+    checked: bool,
+    generated: Vec<String>,
+    folders: Vec<(String, Entry)>,
+    entries: Vec<(String, Entry)>,
+}
+
+/// The last clean run's snapshot, if there is one this binary wrote today.
+pub(crate) fn load(root: &Path, today: &str) -> Option<Recorded> {
     let path = root.join(SNAPSHOT_FILE);
     let meta = std::fs::symlink_metadata(&path).ok()?;
     if !meta.is_file() || meta.len() > MAX_SNAPSHOT_BYTES || root.join(WRITING_MARKER).exists() {
@@ -252,41 +259,64 @@ pub(crate) fn unchanged(root: &Path, purpose: Purpose, today: &str) -> Option<Co
     }
     let bytes = std::fs::read(&path).ok()?;
     let expected_header = header(today)?;
-    let mut reader = Reader {
-        bytes: bytes.strip_prefix(expected_header.as_slice())?,
-    };
+    let mut reader = Reader::new(bytes.strip_prefix(expected_header.as_slice())?);
     let counts = Counts {
         services: reader.u64()?,
         targets: reader.u64()?,
         files: reader.u64()?,
     };
     let checked = reader.u8()? == 1;
-    if purpose == Purpose::Check && !checked {
-        return None;
-    }
     let mut generated = Vec::new();
     for _ in 0..reader.len()? {
         generated.push(reader.str()?);
     }
-    let mut entries = Vec::new();
-    for _ in 0..reader.len()? {
-        let path = reader.str()?;
-        let entry = match reader.u8()? {
-            0 => Entry::Absent,
-            1 => Entry::Present(reader.stat()?, None),
-            2 => Entry::Present(reader.stat()?, Some(reader.hash()?)),
-            _ => return None,
-        };
-        entries.push((path, entry));
+    let folders = read_entries(&mut reader)?;
+    let entries = read_entries(&mut reader)?;
+    reader.is_empty().then_some(Recorded {
+        counts,
+        checked,
+        generated,
+        folders,
+        entries,
+    })
+}
+
+impl Recorded {
+    /// The counts of the last clean run, when nothing it recorded has moved
+    /// since and the record may serve `purpose`.
+    pub(crate) fn unchanged(&self, root: &Path, purpose: Purpose) -> Option<Counts> {
+        if purpose == Purpose::Check && !self.checked {
+            return None;
+        }
+        (self.layout_holds(root) && all_still(root, &self.entries)).then_some(self.counts)
     }
-    if !reader.bytes.is_empty() || listing(&root.join(GENERATED_DIR))? != generated {
-        return None;
+
+    /// The target folders under `generated/`, when no folder there has been
+    /// added or removed since the snapshot (their files may have changed).
+    pub(crate) fn target_folders(&self, root: &Path) -> Option<Vec<String>> {
+        self.layout_holds(root).then(|| {
+            self.entries
+                .iter()
+                .filter_map(|(path, _)| path.strip_suffix(TARGET_MARKER_FILE))
+                .filter(|dir| dir.starts_with(GENERATED_DIR) && dir.matches('/').count() == 3)
+                .map(String::from)
+                .collect()
+        })
     }
+
+    fn layout_holds(&self, root: &Path) -> bool {
+        listing(&root.join(GENERATED_DIR)).as_ref() == Some(&self.generated) && all_still(root, &self.folders)
+    }
+}
+
+/// Every target folder has this file, right below the folder.
+const TARGET_MARKER_FILE: &str = "/manifests.yaml";
+
+fn all_still(root: &Path, entries: &[(String, Entry)]) -> bool {
     entries
         .par_iter()
         .with_min_len(256)
         .all(|(path, entry)| still(root, path, entry))
-        .then_some(counts)
 }
 
 /// Whether a recorded path is as recorded.
@@ -337,69 +367,39 @@ pub(crate) fn now() -> i64 {
     now_ns()
 }
 
-fn put_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(&n.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u64(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_stat(out: &mut Vec<u8>, s: &Stat) {
-    put_u64(out, s.ino);
-    put_u64(out, s.size);
-    put_u64(out, s.mtime as u64);
-    put_u64(out, s.ctime as u64);
-}
-
-/// Decodes what `Snapshot::save` wrote; every read is bounds-checked, so a
-/// truncated or garbled file is just "unknown".
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.bytes.len() < n {
-            return None;
+fn put_entries(out: &mut Vec<u8>, entries: &[(String, Entry)]) {
+    put_u64(out, entries.len() as u64);
+    for (path, entry) in entries {
+        put_str(out, path);
+        match entry {
+            Entry::Absent => out.push(0),
+            Entry::Present(stat, None) => {
+                out.push(1);
+                put_stat(out, stat);
+            }
+            Entry::Present(stat, Some(hash)) => {
+                out.push(2);
+                put_stat(out, stat);
+                put_hash(out, hash);
+            }
         }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Some(head)
     }
+}
 
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
+/// A list of entries as `put_entries` wrote it.
+fn read_entries(reader: &mut Reader<'_>) -> Option<Vec<(String, Entry)>> {
+    let mut entries = Vec::new();
+    for _ in 0..reader.len()? {
+        let path = reader.str()?;
+        let entry = match reader.u8()? {
+            0 => Entry::Absent,
+            1 => Entry::Present(reader.stat()?, None),
+            2 => Entry::Present(reader.stat()?, Some(reader.hash()?)),
+            _ => return None,
+        };
+        entries.push((path, entry));
     }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    /// A count, bounded by what the rest of the file could hold.
-    fn len(&mut self) -> Option<usize> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        (n <= self.bytes.len()).then_some(n)
-    }
-
-    fn str(&mut self) -> Option<String> {
-        let n = self.len()?;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
-    }
-
-    fn stat(&mut self) -> Option<Stat> {
-        Some(Stat {
-            ino: self.u64()?,
-            size: self.u64()?,
-            mtime: self.u64()? as i64,
-            ctime: self.u64()? as i64,
-        })
-    }
-
-    fn hash(&mut self) -> Option<blake3::Hash> {
-        Some(blake3::Hash::from_bytes(self.take(32)?.try_into().ok()?))
-    }
+    Some(entries)
 }
 
 #[cfg(test)]
@@ -424,17 +424,35 @@ mod tests {
         snapshot.set_generated_listing(vec!["api".into()]);
         snapshot.save(root, "2026-01-01");
         let full = std::fs::read(root.join(SNAPSHOT_FILE)).unwrap();
-        assert_eq!(unchanged(root, Purpose::Build, "2026-01-01"), Some(snapshot.counts));
-        assert_eq!(unchanged(root, Purpose::Check, "2026-01-01"), None, "not checked");
+        assert_eq!(
+            load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Build)),
+            Some(snapshot.counts)
+        );
+        assert_eq!(
+            load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Check)),
+            None,
+            "not checked"
+        );
         for cut in [0, 10, full.len() / 2, full.len() - 1] {
             std::fs::write(root.join(SNAPSHOT_FILE), &full[..cut]).unwrap();
-            assert_eq!(unchanged(root, Purpose::Build, "2026-01-01"), None, "cut at {cut}");
+            assert_eq!(
+                load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Build)),
+                None,
+                "cut at {cut}"
+            );
         }
         let mut longer = full.clone();
         longer.push(0);
         std::fs::write(root.join(SNAPSHOT_FILE), &longer).unwrap();
-        assert_eq!(unchanged(root, Purpose::Build, "2026-01-01"), None);
+        assert_eq!(
+            load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Build)),
+            None
+        );
         std::fs::write(root.join(SNAPSHOT_FILE), &full).unwrap();
-        assert_eq!(unchanged(root, Purpose::Build, "2026-01-02"), None, "another day");
+        assert_eq!(
+            load(root, "2026-01-02").and_then(|r| r.unchanged(root, Purpose::Build)),
+            None,
+            "another day"
+        );
     }
 }

@@ -6,49 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::atomic::{is_real_dir, write_atomic};
+use crate::binary::{Reader, put_hash, put_stat, put_str, put_u64};
+pub(crate) use crate::file_stat::{Stat, stat};
 use crate::paths::{GENERATED_DIR, STAT_CACHE_FILE, TARGET_FILES};
-
-/// What says a file is the one seen before without reading it, the way
-/// git's index does: inode, size, and modification and change times in
-/// nanoseconds. A rewrite in place moves the change time even when the
-/// modification time is set back; a file replaced by rename has a new inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Stat {
-    pub(crate) ino: u64,
-    pub(crate) size: u64,
-    pub(crate) mtime: i64,
-    pub(crate) ctime: i64,
-}
-
-impl Stat {
-    pub(crate) fn of(meta: &std::fs::Metadata) -> Stat {
-        use std::os::unix::fs::MetadataExt as _;
-        Stat {
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: meta
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.mtime_nsec()),
-            ctime: meta
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.ctime_nsec()),
-        }
-    }
-
-    /// The later of the two times, in nanoseconds since the epoch.
-    pub(crate) fn changed_at(&self) -> i64 {
-        self.mtime.max(self.ctime)
-    }
-}
-
-/// A regular file's stat; None for a symlink or anything else, so a
-/// symlink can never match what the cache recorded.
-pub(crate) fn stat(path: &Path) -> Option<Stat> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    meta.is_file().then(|| Stat::of(&meta))
-}
 
 /// The stats of a target folder's three files, when all are regular files.
 pub(crate) fn stats(root: &Path, dir: &str) -> Option<[Stat; 3]> {
@@ -83,66 +43,47 @@ pub(crate) struct StatCache {
 
 /// v2: entries say why they are trusted; a v1 entry may stand for a
 /// committed fingerprint only, so it is never read as proof. v3: the stat
-/// holds inode and change time too.
-const CACHE_FORMAT: &str = "stamp-stat-cache v3";
+/// holds inode and change time. v4: binary (`binary.rs`).
+const CACHE_MAGIC: &[u8; 18] = b"stamp-stat-cache\x00\x04";
 /// The cache is a few hundred bytes per target: anything this big is not one.
-const MAX_CACHE_READ: u64 = 64 << 20;
+const MAX_CACHE_READ: u64 = 256 << 20;
 
 impl StatCache {
+    /// The cache as saved; empty when missing, of another version, or not whole.
     pub(crate) fn load(root: &Path) -> StatCache {
-        let mut cache = StatCache::default();
-        let Some(text) = std::fs::symlink_metadata(root.join(STAT_CACHE_FILE))
+        let path = root.join(STAT_CACHE_FILE);
+        std::fs::symlink_metadata(&path)
             .ok()
             .filter(|meta| meta.is_file() && meta.len() <= MAX_CACHE_READ)
-            .and_then(|_| std::fs::read_to_string(root.join(STAT_CACHE_FILE)).ok())
-        else {
-            return cache;
-        };
-        let mut lines = text.lines();
-        if lines.next() != Some(CACHE_FORMAT) {
-            return cache;
+            .and_then(|_| std::fs::read(&path).ok())
+            .and_then(|bytes| StatCache::decode(&bytes))
+            .unwrap_or_default()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<StatCache> {
+        let mut reader = Reader::new(bytes.strip_prefix(CACHE_MAGIC.as_slice())?);
+        let mut cache = StatCache::default();
+        for _ in 0..reader.len()? {
+            let dir = reader.str()?;
+            let inputs = reader.hash()?;
+            let trust = match reader.u8()? {
+                0 => Trust::Rendered,
+                1 => Trust::Hinted,
+                _ => return None,
+            };
+            let stats = [reader.stat()?, reader.stat()?, reader.stat()?];
+            cache.entries.insert(dir, (inputs, stats, trust));
         }
-        for line in lines {
-            if let Some(rest) = line.strip_prefix("service ") {
-                let mut fields = rest.split(' ');
-                let (Some(name), Some(Ok(key))) = (fields.next(), fields.next().map(blake3::Hash::from_hex)) else {
-                    continue;
-                };
-                cache
-                    .services
-                    .insert(name.to_string(), (key, fields.map(String::from).collect()));
-                continue;
+        for _ in 0..reader.len()? {
+            let name = reader.str()?;
+            let key = reader.hash()?;
+            let mut dirs = Vec::new();
+            for _ in 0..reader.len()? {
+                dirs.push(reader.str()?);
             }
-            let fields: Vec<&str> = line.split(' ').collect();
-            let [dir, inputs, trust, rest @ ..] = fields.as_slice() else {
-                continue;
-            };
-            let trust = match *trust {
-                "rendered" => Trust::Rendered,
-                "hinted" => Trust::Hinted,
-                _ => continue,
-            };
-            let numbers: Vec<i64> = rest.iter().filter_map(|n| n.parse().ok()).collect();
-            let (Ok(inputs), [a @ .., b0, b1, b2, b3, c0, c1, c2, c3]) =
-                (blake3::Hash::from_hex(inputs), numbers.as_slice())
-            else {
-                continue;
-            };
-            let [a0, a1, a2, a3] = a else { continue };
-            let stat = |ino: i64, size: i64, mtime: i64, ctime: i64| Stat {
-                ino: ino as u64,
-                size: size as u64,
-                mtime,
-                ctime,
-            };
-            let stats = [
-                stat(*a0, *a1, *a2, *a3),
-                stat(*b0, *b1, *b2, *b3),
-                stat(*c0, *c1, *c2, *c3),
-            ];
-            cache.entries.insert(dir.to_string(), (inputs, stats, trust));
+            cache.services.insert(name, (key, dirs));
         }
-        cache
+        reader.is_empty().then_some(cache)
     }
 
     /// Records that `dir`'s files, as they are now, are what `inputs` renders to.
@@ -214,37 +155,34 @@ impl StatCache {
     }
 
     pub(crate) fn save(&self, root: &Path) -> std::io::Result<()> {
-        let mut dirs: Vec<&String> = self.entries.keys().collect();
-        dirs.sort();
-        let mut text = format!("{CACHE_FORMAT}\n");
-        for dir in dirs {
-            let (inputs, stats, trust) = &self.entries[dir];
-            let trust = match trust {
-                Trust::Rendered => "rendered",
-                Trust::Hinted => "hinted",
-            };
-            text.push_str(&format!("{dir} {inputs} {trust}"));
-            for s in stats {
-                text.push_str(&format!(" {} {} {} {}", s.ino, s.size, s.mtime, s.ctime));
+        let mut out = Vec::with_capacity(64 + self.entries.len() * 160);
+        out.extend_from_slice(CACHE_MAGIC);
+        put_u64(&mut out, self.entries.len() as u64);
+        for (dir, (inputs, stats, trust)) in &self.entries {
+            put_str(&mut out, dir);
+            put_hash(&mut out, inputs);
+            out.push(match trust {
+                Trust::Rendered => 0,
+                Trust::Hinted => 1,
+            });
+            for stat in stats {
+                put_stat(&mut out, stat);
             }
-            text.push('\n');
         }
-        let mut names: Vec<&String> = self.services.keys().collect();
-        names.sort();
-        for name in names {
-            let (key, dirs) = &self.services[name];
-            text.push_str(&format!("service {name} {key}"));
+        put_u64(&mut out, self.services.len() as u64);
+        for (name, (key, dirs)) in &self.services {
+            put_str(&mut out, name);
+            put_hash(&mut out, key);
+            put_u64(&mut out, dirs.len() as u64);
             for dir in dirs {
-                text.push(' ');
-                text.push_str(dir);
+                put_str(&mut out, dir);
             }
-            text.push('\n');
         }
         // Never through a symlinked `generated/`, and never creating it.
         if !is_real_dir(&root.join(GENERATED_DIR)) {
             return Ok(());
         }
-        write_atomic(&root.join(STAT_CACHE_FILE), text.as_bytes())
+        write_atomic(&root.join(STAT_CACHE_FILE), &out)
     }
 }
 
@@ -254,4 +192,36 @@ fn stats_match(dir: &Path, stats: &[Stat; 3]) -> bool {
         .iter()
         .zip(stats)
         .all(|(file, s)| stat(&dir.join(file)) == Some(*s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_a_cut_or_older_cache_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("generated")).unwrap();
+        let stat = Stat {
+            ino: 1,
+            size: 2,
+            mtime: 3,
+            ctime: -4,
+        };
+        let mut cache = StatCache::default();
+        cache.record_stats("generated/a/dev/eu", blake3::hash(b"in"), [stat; 3], Trust::Hinted);
+        cache.record_service("a", blake3::hash(b"key"), vec!["generated/a/dev/eu".into()]);
+        cache.save(root).unwrap();
+        let loaded = StatCache::load(root);
+        assert_eq!(loaded.entry("generated/a/dev/eu"), Some(([stat; 3], Trust::Hinted)));
+        assert_eq!(loaded.service_dirs("a"), ["generated/a/dev/eu".to_string()]);
+        let bytes = std::fs::read(root.join(STAT_CACHE_FILE)).unwrap();
+        for cut in [0, 5, bytes.len() / 2, bytes.len() - 1] {
+            assert!(StatCache::decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut older = bytes.clone();
+        older[CACHE_MAGIC.len() - 1] = 3;
+        assert!(StatCache::decode(&older).is_none());
+    }
 }

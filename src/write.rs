@@ -25,6 +25,10 @@ pub(crate) struct Plan {
     pub(crate) unchanged: BTreeSet<String>,
     /// When set, only this shard's services' folders are this run's to clean.
     pub(crate) shard: Option<Shard>,
+    /// The target folders known to be all there is under `generated/`
+    /// (the last clean run's, when no folder there has moved since): stale
+    /// ones are found among them without walking `generated/`.
+    pub(crate) on_disk: Option<Vec<String>>,
     /// Path prefixes whose files on disk are kept as they are (the last good
     /// output of a failing service, or of a file whose inputs are broken).
     pub(crate) keep: BTreeSet<String>,
@@ -105,53 +109,73 @@ impl Plan {
         if !is_real_dir(&generated) {
             return Ok(Vec::new());
         }
+        let gone = |dir: &str| !current.contains(dir) && !self.is_kept(&format!("{dir}/"));
+        let mut stale = self.stale_shared_files(root)?;
+        if let Some(dirs) = &self.on_disk {
+            for dir in dirs.iter().filter(|dir| gone(dir)) {
+                stale.extend(stale_target_files(root, dir));
+            }
+            return Ok(in_folder_order(stale));
+        }
         let per_service: Vec<io::Result<Vec<String>>> = read_dir_names(&generated)?
             .par_iter()
+            .filter(|service| *service != "argocd" && self.shard.is_none_or(|shard| shard.owns(service)))
             .map(|service| {
                 let mut stale = Vec::new();
-                let owned = match self.shard {
-                    None => true,
-                    Some(shard) if service == "argocd" => shard.owns_shared_files(),
-                    Some(shard) => shard.owns(service),
-                };
-                if !owned {
-                    return Ok(stale);
-                }
-                if service == "argocd" {
-                    for file in read_dir_names(&generated.join("argocd"))? {
-                        let path = format!("generated/argocd/{file}");
-                        if file.ends_with(".yaml")
-                            && !self.files.contains_key(&path)
-                            && !self.is_kept(&path)
-                            && has_header(&root.join(&path))
-                        {
-                            stale.push(path);
-                        }
-                    }
-                    return Ok(stale);
-                }
                 for (env, region) in target_dirs(&generated.join(service))? {
                     let dir = target_dir(service, &env, &region);
-                    if current.contains(dir.as_str()) || self.is_kept(&format!("{dir}/")) {
-                        continue;
-                    }
-                    if has_header(&root.join(&dir).join(MANIFESTS_FILE)) {
-                        for path in target_files(&dir) {
-                            if std::fs::symlink_metadata(root.join(&path)).is_ok_and(|m| m.is_file()) {
-                                stale.push(path);
-                            }
-                        }
+                    if gone(&dir) {
+                        stale.extend(stale_target_files(root, &dir));
                     }
                 }
                 Ok(stale)
             })
             .collect();
-        let mut stale = Vec::new();
         for files in per_service {
             stale.extend(files?);
         }
+        Ok(in_folder_order(stale))
+    }
+
+    /// ApplicationSet files stamp wrote that this plan no longer has.
+    fn stale_shared_files(&self, root: &Path) -> io::Result<Vec<String>> {
+        if self.shard.is_some_and(|shard| !shard.owns_shared_files()) {
+            return Ok(Vec::new());
+        }
+        let mut stale = Vec::new();
+        for file in read_dir_names(&root.join(GENERATED_DIR).join("argocd"))? {
+            let path = format!("generated/argocd/{file}");
+            if file.ends_with(".yaml")
+                && !self.files.contains_key(&path)
+                && !self.is_kept(&path)
+                && has_header(&root.join(&path))
+            {
+                stale.push(path);
+            }
+        }
         Ok(stale)
     }
+}
+
+/// Sorted by folder, name by name (`web` before `web-2`), a folder's own
+/// files kept in their order.
+fn in_folder_order(mut paths: Vec<String>) -> Vec<String> {
+    paths.sort_by(|a, b| {
+        let folder = |p: &str| p.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
+        folder(a).split('/').cmp(folder(b).split('/'))
+    });
+    paths
+}
+
+/// A removed target's files, if its folder holds stamp's output.
+fn stale_target_files(root: &Path, dir: &str) -> Vec<String> {
+    if !has_header(&root.join(dir).join(MANIFESTS_FILE)) {
+        return Vec::new();
+    }
+    target_files(dir)
+        .into_iter()
+        .filter(|path| std::fs::symlink_metadata(root.join(path)).is_ok_and(|m| m.is_file()))
+        .collect()
 }
 
 #[derive(Debug, Default)]

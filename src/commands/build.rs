@@ -16,14 +16,17 @@ use crate::{report, write};
 
 pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
     let start = Instant::now();
-    if cache == Cache::Use
-        && shard.is_none()
-        && let Some(counts) = noop::unchanged(&settings.root, Purpose::Build)
-    {
-        report_unchanged(settings, counts, start.elapsed());
-        return Ok(ExitStatus::Ok);
+    let mut on_disk = None;
+    if cache == Cache::Use && shard.is_none() {
+        match noop::unchanged(&settings.root, Purpose::Build) {
+            Ok(counts) => {
+                report_unchanged(settings, counts, start.elapsed());
+                return Ok(ExitStatus::Ok);
+            }
+            Err(folders) => on_disk = folders,
+        }
     }
-    let built = execute(settings, cache, shard)?;
+    let built = execute(settings, cache, shard, on_disk)?;
     if settings.format == Format::Json {
         let c = &built.compiled;
         let fields = json!({
@@ -110,7 +113,13 @@ impl Built {
 /// Loads, compiles and writes under the repo's write lock. Errors here are
 /// the ones that stop a build (unreadable repo, unwritable output);
 /// catalog problems come back as diagnostics in `Built`.
-pub(crate) fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<Built, Error> {
+/// `on_disk`: the target folders known to be all there is (see `Plan::on_disk`).
+pub(crate) fn execute(
+    settings: &Settings,
+    cache: Cache,
+    shard: Option<Shard>,
+    on_disk: Option<Vec<String>>,
+) -> Result<Built, Error> {
     let start = Instant::now();
     let started = snapshot::now();
     let stage = crate::timings::stage("load");
@@ -126,7 +135,8 @@ pub(crate) fn execute(settings: &Settings, cache: Cache, shard: Option<Shard>) -
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
     drop(stage);
-    let compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
+    let mut compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
+    compiled.plan.on_disk = on_disk;
     if compiled.shared_broken {
         // Fail closed: not a file written, removed or even re-stated.
         return Ok(Built {

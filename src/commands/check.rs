@@ -19,12 +19,15 @@ use crate::snapshot::{self, Counts, Purpose};
 use crate::stat_cache::{self, StatCache, Trust};
 
 pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
-    if cache != Cache::Ignore
-        && shard.is_none()
-        && let Some(counts) = noop::unchanged(&settings.root, Purpose::Check)
-    {
-        report_unchanged(settings, counts);
-        return Ok(ExitStatus::Ok);
+    let mut on_disk = None;
+    if cache != Cache::Ignore && shard.is_none() {
+        match noop::unchanged(&settings.root, Purpose::Check) {
+            Ok(counts) => {
+                report_unchanged(settings, counts);
+                return Ok(ExitStatus::Ok);
+            }
+            Err(folders) => on_disk = folders,
+        }
     }
     let started = snapshot::now();
     let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
@@ -40,7 +43,8 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
         Cache::Ignore => StatCache::default(),
         Cache::Use | Cache::Local => StatCache::load(&settings.root),
     };
-    let compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
+    let mut compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
+    compiled.plan.on_disk = on_disk;
     if compiled.shared_broken {
         if settings.format == Format::Json {
             let fields = json!({"status": "errors", "drift": [], "shared_inputs_broken": true});

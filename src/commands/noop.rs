@@ -16,10 +16,17 @@ pub(crate) fn today() -> String {
     crate::catalog::policy_exceptions::today()
 }
 
-/// The counts of the last clean run, if nothing has moved since.
-pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Option<Counts> {
+/// The last clean run's snapshot, when nothing it recorded has moved
+/// since: `Ok(counts)`; else what it still knows of `generated/`'s folders.
+pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Result<Counts, Option<Vec<String>>> {
     let _stage = crate::timings::stage("snapshot");
-    snapshot::unchanged(root, purpose, &today())
+    let Some(recorded) = snapshot::load(root, &today()) else {
+        return Err(None);
+    };
+    match recorded.unchanged(root, purpose) {
+        Some(counts) => Ok(counts),
+        None => Err(recorded.target_folders(root)),
+    }
 }
 
 /// Records the snapshot after a run that ended clean (no diagnostic, every
@@ -87,7 +94,7 @@ fn take(
         }
     }
     for folder in &folders {
-        if !snapshot.add_path(root, folder, taken) {
+        if !snapshot.add_folder(root, folder, taken) {
             return None;
         }
     }

@@ -113,7 +113,7 @@ fn relevant(root: &Path, path: &Path) -> Option<String> {
 
 /// Builds and prints one line, or the errors; an error never ends the watch.
 fn rebuild(settings: &Settings, what: &str) {
-    match build::execute(settings, Cache::Use, None) {
+    match build::execute(settings, Cache::Use, None, None) {
         Ok(built) => {
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
             report::stdout(&format!("{what}: {}\n", line(&built)));

@@ -1,0 +1,81 @@
+//! The little binary encoding of stamp's local caches: little-endian
+//! integers and length-prefixed strings. Every read is bounds-checked, so a
+//! truncated or garbled file decodes to None ("unknown"), never to a value.
+
+use crate::file_stat::Stat;
+
+pub(crate) fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u64(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+pub(crate) fn put_hash(out: &mut Vec<u8>, hash: &blake3::Hash) {
+    out.extend_from_slice(hash.as_bytes());
+}
+
+pub(crate) fn put_stat(out: &mut Vec<u8>, s: &Stat) {
+    put_u64(out, s.ino);
+    put_u64(out, s.size);
+    put_u64(out, s.mtime as u64);
+    put_u64(out, s.ctime as u64);
+}
+
+/// A cursor over encoded bytes.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A count, bounded by what the rest of the file could hold.
+    pub(crate) fn len(&mut self) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n <= self.bytes.len()).then_some(n)
+    }
+
+    pub(crate) fn str(&mut self) -> Option<String> {
+        let n = self.len()?;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+
+    pub(crate) fn stat(&mut self) -> Option<Stat> {
+        Some(Stat {
+            ino: self.u64()?,
+            size: self.u64()?,
+            mtime: self.u64()? as i64,
+            ctime: self.u64()? as i64,
+        })
+    }
+
+    pub(crate) fn hash(&mut self) -> Option<blake3::Hash> {
+        Some(blake3::Hash::from_bytes(self.take(32)?.try_into().ok()?))
+    }
+}
