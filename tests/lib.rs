@@ -22,5 +22,6 @@ mod trust_data;
 mod trust_gate;
 mod trust_input;
 mod trust_values;
+mod validate;
 mod versions;
 mod watch;
