@@ -628,26 +628,72 @@ fn kind_line(source: &str, kind: &str) -> Pos {
 }
 
 /// The line of the template that most likely wrote the field at `path`:
-/// each path segment is looked for below and indented deeper than the last.
-/// A missing field ends the walk at its parent.
+/// each path segment is looked for below and indented deeper than the last,
+/// an index (`containers[1]`) at that item of the list below its key when
+/// the template writes the items out. A missing field ends the walk at its
+/// parent.
 pub fn find_field_line(source: &str, path: &str) -> Pos {
     let lines: Vec<&str> = source.lines().collect();
     let mut found = Pos::START;
     let (mut from, mut indent) = (0, None::<usize>);
-    for segment in path.split('.').map(|s| s.split('[').next().unwrap_or(s)) {
-        let needle = format!("{segment}:");
+    for segment in path.split('.') {
+        let mut parts = segment.split('[');
+        let key = parts.next().unwrap_or(segment);
+        let needle = format!("{key}:");
         let hit = lines.iter().enumerate().skip(from).find_map(|(i, line)| {
-            let trimmed = line.trim_start();
-            let item = trimmed.trim_start_matches("- ");
-            let col = line.len() - item.len();
+            let (col, item) = item_text(line);
             let deeper = indent.is_none_or(|parent| col > parent);
             (deeper && item.starts_with(&needle)).then_some((i, col))
         });
         let Some((i, col)) = hit else { break };
         found = Pos::new(i as u32 + 1, col as u32 + 1);
         (from, indent) = (i + 1, Some(col));
+        for index in parts.filter_map(|p| p.trim_end_matches(']').parse::<usize>().ok()) {
+            if let Some((line, dash)) = list_item(&lines, i, col, index) {
+                (from, indent) = (line, Some(dash));
+            }
+        }
     }
     found
+}
+
+/// A line's text after its indentation and any `- ` list markers, and the
+/// column (0-based) where that text starts.
+fn item_text(line: &str) -> (usize, &str) {
+    let item = line.trim_start().trim_start_matches("- ");
+    (line.len() - item.len(), item)
+}
+
+/// The line and the dash's column (0-based) of item `index` of the block
+/// list under the key at line `key_line`, column `key_col`; `None` when the
+/// template does not write that many items out (a loop renders them).
+fn list_item(lines: &[&str], key_line: usize, key_col: usize, index: usize) -> Option<(usize, usize)> {
+    let mut dash = None;
+    let mut seen = 0;
+    for (i, line) in lines.iter().enumerate().skip(key_line + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("{%") {
+            continue;
+        }
+        let col = line.len() - trimmed.len();
+        if !trimmed.starts_with("- ") {
+            if col <= key_col {
+                return None;
+            }
+            continue;
+        }
+        match dash {
+            None if col >= key_col => dash = Some(col),
+            Some(d) if col == d => {}
+            Some(d) if col > d => continue,
+            _ => return None,
+        }
+        if seen == index {
+            return Some((i, col));
+        }
+        seen += 1;
+    }
+    None
 }
 
 /// Adds the labels, namespace and sync wave every object carries, with
@@ -801,5 +847,15 @@ mod tests {
                 assert_eq!(render_all(&[(file, name)]), expected, "{file} named `{name}`");
             }
         }
+    }
+
+    #[test]
+    fn a_field_of_a_later_list_item_is_found_at_that_item() {
+        let source = "spec:\n  containers:\n    - name: app\n      image: {{ image.ref }}\n    - name: proxy\n      image: proxy:2\n  volumes: []\n";
+        assert_eq!(find_field_line(source, "spec.containers[0].image"), Pos::new(4, 7));
+        assert_eq!(find_field_line(source, "spec.containers[1].image"), Pos::new(6, 7));
+        assert_eq!(find_field_line(source, "spec.containers[1].name"), Pos::new(5, 7));
+        // An item the template does not write out: the first one's field.
+        assert_eq!(find_field_line(source, "spec.containers[2].image"), Pos::new(4, 7));
     }
 }
