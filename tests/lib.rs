@@ -10,6 +10,7 @@ mod codeowners;
 mod crd;
 mod diff;
 mod errors;
+mod fail_closed_env;
 mod flags;
 mod incremental;
 mod onboarding;
