@@ -253,18 +253,10 @@ fn schema_errors(
 ) -> Vec<Diagnostic> {
     let source = sources.get(&object.template).unwrap_or_default();
     let diagnostic = |error: stamp_kube::SchemaError| {
-        let at = if error.path.is_empty() {
-            String::new()
-        } else {
-            format!(" at `{}`", error.path)
-        };
-        Diagnostic::new(
-            object.template.as_str(),
-            find_field_line(source, field.unwrap_or(&error.path)),
-            format!("{subject}{at}: {}", error.message),
-        )
-        .for_target(target.id())
-        .with_hint(hint)
+        let pos = find_field_line(source, field.unwrap_or(&error.path));
+        Diagnostic::new(object.template.as_str(), pos, error.describe(subject))
+            .for_target(target.id())
+            .with_hint(hint)
     };
     errors.into_iter().map(diagnostic).collect()
 }

@@ -117,17 +117,9 @@ fn schema_errors(path: &str, document: &Node) -> Vec<Diagnostic> {
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let subject = format!("{kind} `{name}`");
     let diagnostic = |error: stamp_kube::SchemaError| {
-        let at = if error.path.is_empty() {
-            String::new()
-        } else {
-            format!(" at `{}`", error.path)
-        };
-        Diagnostic::new(
-            path,
-            field_pos(document, &error.path),
-            format!("{kind} `{name}`{at}: {}", error.message),
-        )
+        Diagnostic::new(path, field_pos(document, &error.path), error.describe(&subject))
     };
     stamp_kube::validate(&value).into_iter().map(diagnostic).collect()
 }
