@@ -430,36 +430,16 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         ));
         return None;
     };
-    if let Some(pos) = too_deep(text) {
-        diags.push(
-            Diagnostic::new(&decl_file, pos, format!("blocks nest more than {MAX_KDL_DEPTH} deep"))
-                .with_hint("a declaration needs a few levels at most"),
-        );
-        return None;
-    }
-    let doc: KdlDocument = match text.parse() {
-        Ok(doc) => doc,
-        Err(e) => {
-            let e: kdl::KdlError = e;
-            for d in e.diagnostics {
-                let message = d.message.or(d.label).unwrap_or_else(|| "invalid KDL".into());
-                let mut pos = offset_to_pos(text, d.span.offset());
-                // kdl sometimes blames the whole document; find the first bad line.
-                if d.span.offset() == 0 && !d.span.is_empty() && text.lines().count() <= FIRST_BAD_LINE_MAX {
-                    pos = first_bad_line(text).unwrap_or(pos);
-                }
-                let mut diag = Diagnostic::new(&decl_file, pos, message);
-                if let Some(help) = d.help {
-                    diag = diag.with_hint(help);
-                }
-                diags.push(diag);
-            }
-            return None;
-        }
-    };
+    let doc = parse_declaration(text, &decl_file, diags)?;
     let before = diags.len();
-    let mut problems: Vec<Diagnostic> = Vec::new();
-    let mut error = |node_pos: Pos, message: String| problems.push(Diagnostic::new(&decl_file, node_pos, message));
+    let cx = Declaration {
+        sources,
+        kind,
+        folder,
+        dir: &dir,
+        decl_file: &decl_file,
+        text,
+    };
     let mut blueprint = Blueprint {
         kind,
         name: folder.to_string(),
@@ -476,15 +456,85 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
         rollout_workload: None,
         hash: blake3::hash(b""),
     };
-    let mut allowed = vec!["name", "description", "param", "template"];
-    match kind {
-        Kind::Archetype => allowed.extend(["requires", "default-port"]),
-        Kind::Component => allowed.extend(["applies-to", "always"]),
-    }
+    let mut problems: Vec<Diagnostic> = Vec::new();
     let mut unknown = Vec::new();
     for node in doc.nodes() {
         let pos = offset_to_pos(text, node.span().offset());
-        let key = node.name().value();
+        if !cx.read_node(&mut blueprint, node, pos, &mut problems) {
+            unknown.push(cx.unknown_node(node.name().value(), pos));
+        }
+    }
+    diags.append(&mut problems);
+    diags.append(&mut unknown);
+    blueprint.hash = declaration_hash(sources, text, &blueprint.templates);
+    if blueprint.templates.is_empty() {
+        diags.push(Diagnostic::new(
+            &decl_file,
+            Pos::START,
+            format!("{} `{folder}` declares no `template`", kind.noun()),
+        ));
+    }
+    (diags.len() == before).then_some(blueprint)
+}
+
+/// A declaration's KDL document; a nesting too deep for the parser or a
+/// syntax error is reported instead.
+fn parse_declaration(text: &str, decl_file: &str, diags: &mut Vec<Diagnostic>) -> Option<KdlDocument> {
+    if let Some(pos) = too_deep(text) {
+        diags.push(
+            Diagnostic::new(decl_file, pos, format!("blocks nest more than {MAX_KDL_DEPTH} deep"))
+                .with_hint("a declaration needs a few levels at most"),
+        );
+        return None;
+    }
+    let e: kdl::KdlError = match text.parse() {
+        Ok(doc) => return Some(doc),
+        Err(e) => e,
+    };
+    for d in e.diagnostics {
+        let message = d.message.or(d.label).unwrap_or_else(|| "invalid KDL".into());
+        let mut pos = offset_to_pos(text, d.span.offset());
+        // kdl sometimes blames the whole document; find the first bad line.
+        if d.span.offset() == 0 && !d.span.is_empty() && text.lines().count() <= FIRST_BAD_LINE_MAX {
+            pos = first_bad_line(text).unwrap_or(pos);
+        }
+        let mut diag = Diagnostic::new(decl_file, pos, message);
+        if let Some(help) = d.help {
+            diag = diag.with_hint(help);
+        }
+        diags.push(diag);
+    }
+    None
+}
+
+/// blake3 of a declaration and its templates' paths and texts, for target
+/// fingerprints.
+fn declaration_hash(sources: &Sources, text: &str, templates: &[String]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(text.as_bytes());
+    for template in templates {
+        hasher.update(template.as_bytes());
+        hasher.update(sources.get(template).unwrap_or_default().as_bytes());
+    }
+    hasher.finalize()
+}
+
+/// The declaration being read: where it is and what it declares.
+struct Declaration<'a> {
+    sources: &'a Sources,
+    kind: Kind,
+    folder: &'a str,
+    /// `archetypes/api`
+    dir: &'a str,
+    decl_file: &'a str,
+    text: &'a str,
+}
+
+impl Declaration<'_> {
+    /// Reads one top-level node into `blueprint`, its problems into
+    /// `problems`; false for a node this kind of declaration does not take.
+    fn read_node(&self, blueprint: &mut Blueprint, node: &KdlNode, pos: Pos, problems: &mut Vec<Diagnostic>) -> bool {
+        let mut error = |pos: Pos, message: String| problems.push(Diagnostic::new(self.decl_file, pos, message));
         let args: Vec<&KdlValue> = node
             .entries()
             .iter()
@@ -492,32 +542,18 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
             .map(|e| e.value())
             .collect();
         let first_string = args.first().and_then(|v| v.as_string());
-        match key {
+        match node.name().value() {
             "name" => match first_string {
-                Some(name) if name == folder => {}
-                Some(name) => error(pos, format!("name `{name}` differs from the folder name `{folder}`")),
+                Some(name) if name == self.folder => {}
+                Some(name) => error(
+                    pos,
+                    format!("name `{name}` differs from the folder name `{}`", self.folder),
+                ),
                 None => error(pos, "`name` takes a string".into()),
             },
             "description" => blueprint.description = first_string.unwrap_or_default().to_string(),
             "template" => match first_string {
-                Some(file) => {
-                    let path = format!("{dir}/{file}");
-                    if sources.get(&path).is_none() {
-                        error(pos, format!("template `{path}` does not exist"));
-                    }
-                    match read_objects(node, &path, pos, text) {
-                        Ok(objects) => {
-                            match read_rollout_opt_in(node, kind, &objects, blueprint.rollout_workload.is_some()) {
-                                Ok(Some(workload)) => blueprint.rollout_workload = Some(workload),
-                                Ok(None) => {}
-                                Err(message) => error(pos, message),
-                            }
-                            blueprint.objects.extend(objects)
-                        }
-                        Err((pos, message)) => error(pos, message),
-                    }
-                    blueprint.templates.push(path);
-                }
+                Some(file) => self.read_template(blueprint, node, file, pos, &mut error),
                 None => error(pos, "`template` takes a file name".into()),
             },
             "applies-to" => {
@@ -544,34 +580,54 @@ fn read_blueprint(sources: &Sources, kind: Kind, folder: &str, diags: &mut Vec<D
                 Ok(param) => blueprint.params.push(param),
                 Err(message) => error(pos, message),
             },
-            other => {
-                let d = Diagnostic::new(
-                    &decl_file,
-                    pos,
-                    format!("unknown node `{other}` in a {} declaration", kind.noun()),
-                )
-                .suggest(other, allowed.iter().copied());
-                unknown.push(d);
-            }
+            _ => return false,
         }
+        true
     }
-    diags.append(&mut problems);
-    diags.append(&mut unknown);
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(text.as_bytes());
-    for template in &blueprint.templates {
-        hasher.update(template.as_bytes());
-        hasher.update(sources.get(template).unwrap_or_default().as_bytes());
+
+    /// A `template` node: the file must exist, and it declares the objects
+    /// it renders and perhaps the workload a rollout replaces.
+    fn read_template(
+        &self,
+        blueprint: &mut Blueprint,
+        node: &KdlNode,
+        file: &str,
+        pos: Pos,
+        error: &mut impl FnMut(Pos, String),
+    ) {
+        let path = format!("{}/{file}", self.dir);
+        if self.sources.get(&path).is_none() {
+            error(pos, format!("template `{path}` does not exist"));
+        }
+        match read_objects(node, &path, pos, self.text) {
+            Ok(objects) => {
+                match read_rollout_opt_in(node, self.kind, &objects, blueprint.rollout_workload.is_some()) {
+                    Ok(Some(workload)) => blueprint.rollout_workload = Some(workload),
+                    Ok(None) => {}
+                    Err(message) => error(pos, message),
+                }
+                blueprint.objects.extend(objects)
+            }
+            Err((pos, message)) => error(pos, message),
+        }
+        blueprint.templates.push(path);
     }
-    blueprint.hash = hasher.finalize();
-    if blueprint.templates.is_empty() {
-        diags.push(Diagnostic::new(
-            &decl_file,
-            Pos::START,
-            format!("{} `{folder}` declares no `template`", kind.noun()),
-        ));
+
+    /// A node this kind of declaration does not take, with the nearest one
+    /// it does.
+    fn unknown_node(&self, other: &str, pos: Pos) -> Diagnostic {
+        let mut allowed = vec!["name", "description", "param", "template"];
+        match self.kind {
+            Kind::Archetype => allowed.extend(["requires", "default-port"]),
+            Kind::Component => allowed.extend(["applies-to", "always"]),
+        }
+        Diagnostic::new(
+            self.decl_file,
+            pos,
+            format!("unknown node `{other}` in a {} declaration", self.kind.noun()),
+        )
+        .suggest(other, allowed)
     }
-    (diags.len() == before).then_some(blueprint)
 }
 
 /// How deep `{ }` blocks may nest in a declaration; the kdl crate recurses

@@ -459,22 +459,11 @@ fn edit_overrides(
     set_pin(text, image, pin)
 }
 
-/// Replaces the tag and digest of an image map. long: the four
-/// digest cases (replace, remove, add in a flow or a block map) share the
-/// tag's splice and read best side by side.
+/// Replaces the tag and digest of an image map: the tag in place, the
+/// digest replaced, removed, or added after the tag (in a flow or a block
+/// map).
 fn set_pin(text: &str, image: &Span, pin: &Pin) -> Result<String, Refusal> {
     let flow = image.is_flow();
-    let mut splices = Vec::new();
-    let value_end = |value: &Span, what: &str| -> Result<usize, Refusal> {
-        value.editable(what)?;
-        if !matches!(value.kind, Kind::Scalar(_)) {
-            return Err(refuse(value.line, format!("{what} is not a scalar")));
-        }
-        scalar_span(text, value, flow)
-            .ok_or_else(|| refuse(value.line, format!("{what} spans several lines; write it on one")))
-    };
-    let tag = image.entry("tag");
-    let digest = image.entry("digest");
     // Keep the quoting style the file used, where it can hold the value.
     let quote_like = |old: &Span, new: &str| -> String {
         let fitting = scalar(new, flow);
@@ -484,77 +473,68 @@ fn set_pin(text: &str, image: &Span, pin: &Pin) -> Result<String, Refusal> {
             _ => fitting,
         }
     };
-    match tag {
-        Some((_, value)) => {
-            let end = value_end(value, "the tag")?;
-            splices.push(Splice {
-                start: value.start,
-                end,
-                text: quote_like(value, &pin.tag),
-            });
+    // A scalar value replaced by `new`.
+    let replace = |value: &Span, what: &str, new: &str| -> Result<Splice, Refusal> {
+        value.editable(what)?;
+        if !matches!(value.kind, Kind::Scalar(_)) {
+            return Err(refuse(value.line, format!("{what} is not a scalar")));
         }
-        None => return Err(refuse(image.line, "the image override has no `tag`; add one by hand")),
-    }
-    match (digest, &pin.digest) {
-        (Some((_, value)), Some(new)) => {
-            let end = value_end(value, "the digest")?;
-            splices.push(Splice {
-                start: value.start,
-                end,
-                text: quote_like(value, new),
-            });
-        }
+        let end = scalar_span(text, value, flow)
+            .ok_or_else(|| refuse(value.line, format!("{what} spans several lines; write it on one")))?;
+        Ok(Splice {
+            start: value.start,
+            end,
+            text: quote_like(value, new),
+        })
+    };
+    let Some((tag_key, tag_value)) = image.entry("tag") else {
+        return Err(refuse(image.line, "the image override has no `tag`; add one by hand"));
+    };
+    let tag = replace(tag_value, "the tag", &pin.tag)?;
+    let digest = match (image.entry("digest"), &pin.digest) {
+        (Some((_, value)), Some(new)) => replace(value, "the digest", new)?,
         (Some((key, value)), None) => {
             let removed = remove_entry(text, image, key, value)?;
             // Apply the tag change on top of the removal, which lies elsewhere.
-            let tag_value = tag.expect("checked").1;
             let shift = if key.start < tag_value.start {
                 text.len() - removed.len()
             } else {
                 0
             };
-            let s = splices.remove(0);
-            return Ok(apply(
-                &removed,
-                vec![Splice {
-                    start: s.start - shift,
-                    end: s.end - shift,
-                    text: s.text,
-                }],
-            ));
+            let tag = Splice {
+                start: tag.start - shift,
+                end: tag.end - shift,
+                text: tag.text,
+            };
+            return Ok(apply(&removed, vec![tag]));
         }
+        (None, Some(new)) if flow => Splice {
+            start: tag.end,
+            end: tag.end,
+            text: format!(", digest: {}", scalar(new, true)),
+        },
         (None, Some(new)) => {
-            let (_, tag_value) = tag.expect("checked");
-            let end = value_end(tag_value, "the tag")?;
-            if flow {
-                splices.push(Splice {
-                    start: end,
-                    end,
-                    text: format!(", digest: {}", scalar(new, true)),
-                });
+            let (col, _) = column(text, tag_key.start);
+            let at = line_end(text, tag_value.line);
+            let nl = if at == text.len() && !text.ends_with('\n') {
+                line_break(text).to_string()
             } else {
-                let (col, _) = column(text, tag.expect("checked").0.start);
-                let at = line_end(text, tag_value.line);
-                let nl = if at == text.len() && !text.ends_with('\n') {
-                    line_break(text).to_string()
-                } else {
-                    String::new()
-                };
-                splices.push(Splice {
-                    start: at,
-                    end: at,
-                    text: format!(
-                        "{nl}{}digest: {}{}",
-                        " ".repeat(col),
-                        scalar(new, false),
-                        line_break(text)
-                    ),
-                });
+                String::new()
+            };
+            Splice {
+                start: at,
+                end: at,
+                text: format!(
+                    "{nl}{}digest: {}{}",
+                    " ".repeat(col),
+                    scalar(new, false),
+                    line_break(text)
+                ),
             }
         }
-        (None, None) => {}
-    }
-    Ok(apply(text, splices))
+        (None, None) => return Ok(apply(text, vec![tag])),
+    };
+    Ok(apply(text, vec![tag, digest]))
 }
 
 /// Inserts `entry` (`key: value`, lines joined by `\n`) as the first entry of `map`.

@@ -91,18 +91,20 @@ pub fn mounts(object: &Value, config_map: &str) -> bool {
     .any(|volume| volume["configMap"]["name"] == config_map)
 }
 
+/// A flag without a description, for tests.
+#[cfg(test)]
+pub(crate) fn flag(enabled: bool, rollout_percentage: i64, teams: &[&str]) -> Flag {
+    Flag {
+        description: None,
+        enabled,
+        rollout_percentage,
+        teams: teams.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn flag(enabled: bool, rollout_percentage: i64, teams: &[&str]) -> Flag {
-        Flag {
-            description: None,
-            enabled,
-            rollout_percentage,
-            teams: teams.iter().map(|t| t.to_string()).collect(),
-        }
-    }
 
     #[test]
     fn each_shape_has_its_rule() {

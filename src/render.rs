@@ -7,7 +7,7 @@ use crate::blueprint::{Blueprint, Blueprints, Declared, template_error};
 use crate::catalog::reader::node_to_json;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::load::Sources;
-use crate::resolve::Target;
+use crate::resolve::{Rollout, Target};
 use crate::rollout;
 
 pub const MANAGED_BY: &str = "stamp";
@@ -154,15 +154,49 @@ pub fn render_target(
     let blueprints_used: Vec<&Blueprint> = std::iter::once(archetype)
         .chain(target.components.iter().map(|c| &blueprints.components[c]))
         .collect();
+    let mut diags = Vec::new();
+    let mut objects = render_templates(blueprints, sources, target, &blueprints_used, &mut diags);
+    let mut features = Vec::new();
+    if diags.is_empty() {
+        add_migration(blueprints, target, &mut objects, &mut features, &mut diags);
+    }
+    check_declared(&blueprints_used, &features, sources, target, &objects, &mut diags);
+    check_flags_mounted(archetype, target, &objects, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    // The Deployment a Rollout replaces is not checked on its own: the
+    // Rollout's CRD holds its pod template as strictly, and one mistake is
+    // then one error.
+    if let Err(d) = apply_rollout(archetype, target, &mut objects) {
+        return Err(vec![d.for_target(target.id())]);
+    }
+    check_schemas(sources, target, &objects, &mut diags);
+    check_flagd(sources, target, &objects, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    Ok(objects)
+}
+
+/// The objects the templates of `used` render, parsed and decorated, in
+/// template order; each failing template adds its problem and no objects.
+fn render_templates(
+    blueprints: &Blueprints,
+    sources: &Sources,
+    target: &Target,
+    used: &[&Blueprint],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Object> {
     let context = minijinja::context! {
         config_hash => config_hash(&target.values.env),
         flags_json => crate::flags::document_text(&target.values.flags),
         ..minijinja::Value::from(minijinja::value::Serde(&target.values))
     };
     let mut objects = Vec::new();
-    let mut diags = Vec::new();
     let mut budget = MAX_TARGET_OUTPUT;
-    for template in blueprints_used.iter().flat_map(|b| &b.templates) {
+    for template in used.iter().flat_map(|b| &b.templates) {
         let text = match render_one(blueprints, template, &context, budget.min(MAX_TEMPLATE_OUTPUT)) {
             Ok(text) => text,
             Err(d) => {
@@ -187,50 +221,44 @@ pub fn render_target(
             }
         }
     }
-    let mut features = Vec::new();
-    if diags.is_empty() {
-        add_migration(blueprints, target, &mut objects, &mut features, &mut diags);
-    }
-    check_declared(&blueprints_used, &features, sources, target, &objects, &mut diags);
-    check_flags_mounted(archetype, target, &objects, &mut diags);
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    // The Deployment a Rollout replaces is not checked on its own: the
-    // Rollout's CRD holds its pod template as strictly, and one mistake is
-    // then one error.
-    if let Err(d) = apply_rollout(archetype, target, &mut objects) {
-        return Err(vec![d.for_target(target.id())]);
-    }
-    for object in &objects {
-        for error in stamp_kube::validate(&object.value) {
-            let source = sources.get(&object.template).unwrap_or_default();
-            let pos = find_field_line(source, &error.path);
-            let field = if error.path.is_empty() {
-                String::new()
-            } else {
-                format!(" at `{}`", error.path)
-            };
-            diags.push(
-                Diagnostic::new(
-                    object.template.as_str(),
-                    pos,
-                    format!("{} `{}`{field}: {}", object.kind(), object.name(), error.message),
-                )
-                .for_target(target.id())
-                .with_hint(format!(
-                    "objects are checked against the Kubernetes {} schema",
-                    stamp_kube::KUBERNETES_VERSION
-                )),
-            );
+    objects
+}
+
+/// Every object against its kind's schema: Kubernetes' own, or the CRD
+/// stamp vendors for a custom resource.
+fn check_schemas(sources: &Sources, target: &Target, objects: &[Object], diags: &mut Vec<Diagnostic>) {
+    for object in objects {
+        let errors = stamp_kube::validate(&object.value);
+        if errors.is_empty() {
+            continue;
         }
+        let api_version = object.value["apiVersion"].as_str().unwrap_or_default();
+        let schema = stamp_kube::schema_name(api_version, object.kind());
+        let subject = format!("{} `{}`", object.kind(), object.name());
+        let hint = format!("objects are checked against {schema}");
+        diags.extend(schema_errors(sources, target, object, errors, &subject, None, &hint));
     }
-    check_flagd(sources, target, &objects, &mut diags);
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    Ok(objects)
+}
+
+/// One diagnostic per schema error of `object`, at the template line that
+/// most likely wrote `field`, else the error's own path.
+fn schema_errors(
+    sources: &Sources,
+    target: &Target,
+    object: &Object,
+    errors: Vec<stamp_kube::SchemaError>,
+    subject: &str,
+    field: Option<&str>,
+    hint: &str,
+) -> Vec<Diagnostic> {
+    let source = sources.get(&object.template).unwrap_or_default();
+    let diagnostic = |error: stamp_kube::SchemaError| {
+        let pos = find_field_line(source, field.unwrap_or(&error.path));
+        Diagnostic::new(object.template.as_str(), pos, error.describe(subject))
+            .for_target(target.id())
+            .with_hint(hint)
+    };
+    errors.into_iter().map(diagnostic).collect()
 }
 
 /// The migration Job of a target with `migration`, derived from its rendered
@@ -279,23 +307,13 @@ fn add_migration(
 
 /// Delivery (SPEC §4): marks the archetype's workload so that Argo CD prunes
 /// it last, then applies the target's rollout to the parsed objects (see
-/// `crate::rollout`). Over 80 lines: the objects are derived in the order
-/// they depend on each other (Services, analysis, autoscaler, Rollout last),
-/// and split up they would pass the same half-dozen values around.
+/// `crate::rollout`): the objects are derived in the order they depend on
+/// each other (Services, analysis, autoscaler, Rollout last).
 fn apply_rollout(archetype: &Blueprint, target: &Target, objects: &mut Vec<Object>) -> Result<(), Diagnostic> {
-    let Some(workload) = &archetype.rollout_workload else {
+    let Some(index) = mark_workload(archetype, target, objects) else {
         return Ok(());
     };
-    let values = &target.values;
-    let name = workload.name_for(&target.service, &values.namespace, &target.env, &target.region);
-    let Some(index) = objects
-        .iter()
-        .position(|o| o.kind == "Deployment" && o.name == name && o.template == workload.template)
-    else {
-        return Ok(());
-    };
-    rollout::annotate(&mut objects[index].value, rollout::SYNC_OPTIONS, rollout::PRUNE_LAST);
-    let Some(spec) = &values.rollout else {
+    let Some(spec) = &target.values.rollout else {
         return Ok(());
     };
     if !spec.replaces_workload() {
@@ -307,54 +325,12 @@ fn apply_rollout(archetype: &Blueprint, target: &Target, objects: &mut Vec<Objec
         .iter()
         .find(|o| o.kind == "Service" && archetype.templates.contains(&o.template))
         .cloned();
-    let routing = rollout::Routing {
-        service: stable.as_ref().map(|s| s.name.clone()),
-        ingresses: match &stable {
-            Some(s) if spec.strategy == "canary" => objects
-                .iter()
-                .filter(|o| o.kind == "Ingress" && routes_to(&o.value, &s.name))
-                .map(|o| o.name.clone())
-                .collect(),
-            _ => Vec::new(),
-        },
-    };
-    let mut derived = Vec::new();
-    if let Some(stable) = &stable {
-        let suffix = if spec.strategy == "canary" { "canary" } else { "preview" };
-        let name = format!("{}-{suffix}", stable.name);
-        derived.push(Object {
-            value: rollout::derived_service(&stable.value, &name),
-            template: stable.template.clone(),
-            wave: stable.wave,
-            kind: "Service".into(),
-            name,
-        });
-    }
-    if let Some(analysis) = &spec.analysis {
-        let value = rollout::analysis_template(
-            &target.service,
-            &values.namespace,
-            analysis,
-            spec.strategy == "blue-green",
-        );
-        derived.push(decorate(value, target, &deployment.template)?);
-    }
+    let routing = routing(spec, stable.as_ref(), objects);
+    let mut derived = derived_objects(target, spec, stable.as_ref(), &deployment.template)?;
     for object in objects.iter_mut().filter(|o| o.kind == "HorizontalPodAutoscaler") {
         rollout::retarget_autoscaler(&mut object.value, &deployment.name);
     }
-    for object in &derived {
-        if objects.iter().any(|o| o.kind == object.kind && o.name == object.name) {
-            return Err(Diagnostic::new(
-                object.template.as_str(),
-                Pos::START,
-                format!(
-                    "`{}` `{}` is rendered by a template and derived by the rollout",
-                    object.kind, object.name
-                ),
-            )
-            .with_hint("rename the template's object; the rollout derives this one"));
-        }
-    }
+    check_not_rendered(objects, &derived)?;
     objects.append(&mut derived);
     // After every other object: Rollouts marks a Rollout whose Services or
     // stable Ingress are missing invalid, and a paused one holds back later waves.
@@ -368,6 +344,85 @@ fn apply_rollout(archetype: &Blueprint, target: &Target, objects: &mut Vec<Objec
         kind: "Rollout".into(),
         name: deployment.name,
     });
+    Ok(())
+}
+
+/// The index of the archetype's rendered workload, marked to be pruned
+/// last; `None` when the archetype declares none or did not render it.
+fn mark_workload(archetype: &Blueprint, target: &Target, objects: &mut [Object]) -> Option<usize> {
+    let workload = archetype.rollout_workload.as_ref()?;
+    let values = &target.values;
+    let name = workload.name_for(&target.service, &values.namespace, &target.env, &target.region);
+    let index = objects
+        .iter()
+        .position(|o| o.kind == "Deployment" && o.name == name && o.template == workload.template)?;
+    rollout::annotate(&mut objects[index].value, rollout::SYNC_OPTIONS, rollout::PRUNE_LAST);
+    Some(index)
+}
+
+/// What the Rollout routes: the archetype's stable Service, and for a
+/// canary the Ingresses that send traffic to it.
+fn routing(spec: &Rollout, stable: Option<&Object>, objects: &[Object]) -> rollout::Routing {
+    rollout::Routing {
+        service: stable.map(|s| s.name.clone()),
+        ingresses: match stable {
+            Some(s) if spec.strategy == "canary" => objects
+                .iter()
+                .filter(|o| o.kind == "Ingress" && routes_to(&o.value, &s.name))
+                .map(|o| o.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// The objects the rollout adds: the canary's or preview's Service beside
+/// the stable one, and the analysis template.
+fn derived_objects(
+    target: &Target,
+    spec: &Rollout,
+    stable: Option<&Object>,
+    workload_template: &str,
+) -> Result<Vec<Object>, Diagnostic> {
+    let mut derived = Vec::new();
+    if let Some(stable) = stable {
+        let suffix = if spec.strategy == "canary" { "canary" } else { "preview" };
+        let name = format!("{}-{suffix}", stable.name);
+        derived.push(Object {
+            value: rollout::derived_service(&stable.value, &name),
+            template: stable.template.clone(),
+            wave: stable.wave,
+            kind: "Service".into(),
+            name,
+        });
+    }
+    if let Some(analysis) = &spec.analysis {
+        let value = rollout::analysis_template(
+            &target.service,
+            &target.values.namespace,
+            analysis,
+            spec.strategy == "blue-green",
+        );
+        derived.push(decorate(value, target, workload_template)?);
+    }
+    Ok(derived)
+}
+
+/// A derived object a template renders too is an error at that template.
+fn check_not_rendered(objects: &[Object], derived: &[Object]) -> Result<(), Diagnostic> {
+    for object in derived {
+        if objects.iter().any(|o| o.kind == object.kind && o.name == object.name) {
+            return Err(Diagnostic::new(
+                object.template.as_str(),
+                Pos::START,
+                format!(
+                    "`{}` `{}` is rendered by a template and derived by the rollout",
+                    object.kind, object.name
+                ),
+            )
+            .with_hint("rename the template's object; the rollout derives this one"));
+        }
+    }
     Ok(())
 }
 
@@ -540,26 +595,20 @@ fn check_flagd(sources: &Sources, target: &Target, objects: &[Object], diags: &m
             message: format!("`flags.json` is not JSON: {e}"),
         }],
     };
-    let source = sources.get(&object.template).unwrap_or_default();
-    for error in errors {
-        let at = if error.path.is_empty() {
-            String::new()
-        } else {
-            format!(" at `{}`", error.path)
-        };
-        diags.push(
-            Diagnostic::new(
-                object.template.as_str(),
-                find_field_line(source, "data"),
-                format!("ConfigMap `{name}` flags.json{at}: {}", error.message),
-            )
-            .for_target(target.id())
-            .with_hint(format!(
-                "flag files are checked against the flagd schema {}",
-                stamp_kube::flagd::SCHEMA_VERSION
-            )),
-        );
-    }
+    let hint = format!(
+        "flag files are checked against the flagd schema {}",
+        stamp_kube::flagd::SCHEMA_VERSION
+    );
+    let subject = format!("ConfigMap `{name}` flags.json");
+    diags.extend(schema_errors(
+        sources,
+        target,
+        object,
+        errors,
+        &subject,
+        Some("data"),
+        &hint,
+    ));
 }
 
 /// The line of the template that writes `kind: <kind>`, else its first line.
@@ -571,26 +620,72 @@ fn kind_line(source: &str, kind: &str) -> Pos {
 }
 
 /// The line of the template that most likely wrote the field at `path`:
-/// each path segment is looked for below and indented deeper than the last.
-/// A missing field ends the walk at its parent.
+/// each path segment is looked for below and indented deeper than the last,
+/// an index (`containers[1]`) at that item of the list below its key when
+/// the template writes the items out. A missing field ends the walk at its
+/// parent.
 pub fn find_field_line(source: &str, path: &str) -> Pos {
     let lines: Vec<&str> = source.lines().collect();
     let mut found = Pos::START;
     let (mut from, mut indent) = (0, None::<usize>);
-    for segment in path.split('.').map(|s| s.split('[').next().unwrap_or(s)) {
-        let needle = format!("{segment}:");
+    for segment in path.split('.') {
+        let mut parts = segment.split('[');
+        let key = parts.next().unwrap_or(segment);
+        let needle = format!("{key}:");
         let hit = lines.iter().enumerate().skip(from).find_map(|(i, line)| {
-            let trimmed = line.trim_start();
-            let item = trimmed.trim_start_matches("- ");
-            let col = line.len() - item.len();
+            let (col, item) = item_text(line);
             let deeper = indent.is_none_or(|parent| col > parent);
             (deeper && item.starts_with(&needle)).then_some((i, col))
         });
         let Some((i, col)) = hit else { break };
         found = Pos::new(i as u32 + 1, col as u32 + 1);
         (from, indent) = (i + 1, Some(col));
+        for index in parts.filter_map(|p| p.trim_end_matches(']').parse::<usize>().ok()) {
+            if let Some((line, dash)) = list_item(&lines, i, col, index) {
+                (from, indent) = (line, Some(dash));
+            }
+        }
     }
     found
+}
+
+/// A line's text after its indentation and any `- ` list markers, and the
+/// column (0-based) where that text starts.
+fn item_text(line: &str) -> (usize, &str) {
+    let item = line.trim_start().trim_start_matches("- ");
+    (line.len() - item.len(), item)
+}
+
+/// The line and the dash's column (0-based) of item `index` of the block
+/// list under the key at line `key_line`, column `key_col`; `None` when the
+/// template does not write that many items out (a loop renders them).
+fn list_item(lines: &[&str], key_line: usize, key_col: usize, index: usize) -> Option<(usize, usize)> {
+    let mut dash = None;
+    let mut seen = 0;
+    for (i, line) in lines.iter().enumerate().skip(key_line + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("{%") {
+            continue;
+        }
+        let col = line.len() - trimmed.len();
+        if !trimmed.starts_with("- ") {
+            if col <= key_col {
+                return None;
+            }
+            continue;
+        }
+        match dash {
+            None if col >= key_col => dash = Some(col),
+            Some(d) if col == d => {}
+            Some(d) if col > d => continue,
+            _ => return None,
+        }
+        if seen == index {
+            return Some((i, col));
+        }
+        seen += 1;
+    }
+    None
 }
 
 /// Adds the labels, namespace and sync wave every object carries, with
@@ -744,5 +839,15 @@ mod tests {
                 assert_eq!(render_all(&[(file, name)]), expected, "{file} named `{name}`");
             }
         }
+    }
+
+    #[test]
+    fn a_field_of_a_later_list_item_is_found_at_that_item() {
+        let source = "spec:\n  containers:\n    - name: app\n      image: {{ image.ref }}\n    - name: proxy\n      image: proxy:2\n  volumes: []\n";
+        assert_eq!(find_field_line(source, "spec.containers[0].image"), Pos::new(4, 7));
+        assert_eq!(find_field_line(source, "spec.containers[1].image"), Pos::new(6, 7));
+        assert_eq!(find_field_line(source, "spec.containers[1].name"), Pos::new(5, 7));
+        // An item the template does not write out: the first one's field.
+        assert_eq!(find_field_line(source, "spec.containers[2].image"), Pos::new(4, 7));
     }
 }

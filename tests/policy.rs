@@ -304,3 +304,23 @@ fn image_digest_from_the_environment() {
     assert!(!test.exists("generated/probe"));
     insta::assert_snapshot!(out.messages());
 }
+
+/// A `policies/` folder made while `stamp watch` runs is watched: a policy
+/// written into it re-checks every target.
+#[test]
+fn watch_picks_up_a_new_policies_folder() {
+    let test = Test::fixture("basic");
+    let (mut child, lines, _) = crate::watch::spawn_watch(&test);
+    std::fs::create_dir(test.path().join("policies")).unwrap();
+    assert_eq!(
+        crate::watch::line_with(&lines, "policies"),
+        "policies: 0 targets re-rendered, 0 files written, 0 removed in [time]"
+    );
+    test.write("policies/no-web-in-prod.rego", DENY_PROD_WEB);
+    assert_eq!(
+        crate::watch::line_with(&lines, "policies/no-web-in-prod.rego"),
+        "policies/no-web-in-prod.rego: 5 targets re-rendered, 5 files written, 0 removed in [time], 1 error (the last good output is kept)"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -18,6 +18,7 @@ fn commit_at(test: &Test, message: &str, date: &str) {
         test.git(&["init", "-q"]);
     }
     test.git(&["add", "-A"]);
+    // `Test::git` cannot set the dates, which only the environment carries.
     let out = Command::new("git")
         .args(["-c", "user.name=Ana", "-c", "user.email=ana@example.com"])
         .args(["commit", "-q", "--allow-empty", "-m", message])
@@ -33,6 +34,14 @@ fn commit_at(test: &Test, message: &str, date: &str) {
 fn repo() -> Test {
     let test = Test::fixture("versions");
     commit_at(&test, "start", "2026-01-01T10:00:00Z");
+    test
+}
+
+/// The versions fixture with api promoted to prod and committed on 2026-01-03.
+fn promoted() -> Test {
+    let test = repo();
+    test.expect(&["promote", "api", "--to", "prod"], 0);
+    commit_at(&test, "promote api", "2026-01-03T10:00:00Z");
     test
 }
 
@@ -144,10 +153,8 @@ overrides:
 
 #[test]
 fn rollback_goes_back_to_the_version_before() {
-    let test = repo();
-    let original = test.read(API);
-    test.expect(&["promote", "api", "--to", "prod"], 0);
-    commit_at(&test, "promote api", "2026-01-03T10:00:00Z");
+    let original = repo().read(API);
+    let test = promoted();
     let out = test.expect(&["rollback", "api", "--env", "prod"], 0);
     insta::assert_snapshot!(redact(&test, &out.stdout), @"catalog/services/api.yaml: `prod` 1.9@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa -> 1.8@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb (the version before, set in <commit 1> at 2026-01-01T10:00:00Z)");
     assert_eq!(test.read(API), original, "rollback restores the file byte for byte");
@@ -155,9 +162,7 @@ fn rollback_goes_back_to_the_version_before() {
 
 #[test]
 fn a_rolled_back_version_is_not_promoted_again_without_force() {
-    let test = repo();
-    test.expect(&["promote", "api", "--to", "prod"], 0);
-    commit_at(&test, "promote api", "2026-01-03T10:00:00Z");
+    let test = promoted();
     test.expect(&["rollback", "api", "--env", "prod"], 0);
     commit_at(&test, "roll back api", "2026-01-04T10:00:00Z");
     let stderr = refused(&test, &["promote", "api", "--to", "prod"]);
@@ -208,9 +213,7 @@ hint: the file is unchanged
 
 #[test]
 fn a_shallow_clone_says_to_fetch_more_history() {
-    let origin = repo();
-    origin.expect(&["promote", "api", "--to", "prod"], 0);
-    commit_at(&origin, "promote api", "2026-01-03T10:00:00Z");
+    let origin = promoted();
     let clone = Test::empty();
     let url = format!("file://{}", origin.path().display());
     clone.git(&["clone", "-q", "--depth", "1", &url, "."]);

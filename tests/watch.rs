@@ -21,7 +21,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// `stamp watch` on `test`, its stdout lines on a channel, once the initial
 /// build is reported (returned) and the watcher has settled.
-fn spawn_watch(test: &Test) -> (Child, Receiver<String>, String) {
+pub(crate) fn spawn_watch(test: &Test) -> (Child, Receiver<String>, String) {
     let mut child = Command::new(crate::test::binary())
         .arg("-C")
         .arg(test.path())
@@ -45,7 +45,7 @@ fn spawn_watch(test: &Test) -> (Child, Receiver<String>, String) {
 
 /// The next stdout line that contains `needle`, its timing (`in 12ms`)
 /// replaced by `in [time]` so it can be compared whole.
-fn line_with(lines: &Receiver<String>, needle: &str) -> String {
+pub(crate) fn line_with(lines: &Receiver<String>, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -253,7 +253,9 @@ fn describe(node: &Node) -> String {
 /// `5m`, `1h30m`; what Argo Rollouts' duration strings take, and never 0.
 fn duration(r: &mut Reader, node: &Node, what: &str) -> Option<Spanned<Duration>> {
     let text = r.string(node, what)?;
-    match parse_duration(&text.value) {
+    // One duration syntax for every catalog key (at most a week).
+    let parsed = crate::catalog::migration::parse_duration(&text.value).ok();
+    match parsed.and_then(|s| i64::try_from(s).ok()) {
         Some(seconds) if seconds > 0 => Some(Spanned::new(
             Duration {
                 text: text.value,
@@ -275,45 +277,18 @@ fn duration(r: &mut Reader, node: &Node, what: &str) -> Option<Spanned<Duration>
     }
 }
 
-/// Seconds in `1h30m`-style text, or `None` when it is not one.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut rest = text;
-    let mut last_unit = 0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let number: i64 = rest.get(..digits).filter(|d| !d.is_empty())?.parse().ok()?;
-        let (unit, scale) = match rest.as_bytes().get(digits)? {
-            b'h' => (3, 3600),
-            b'm' => (2, 60),
-            b's' => (1, 1),
-            _ => return None,
-        };
-        // Each unit at most once, largest first.
-        if last_unit != 0 && unit >= last_unit {
-            return None;
-        }
-        last_unit = unit;
-        total = total.checked_add(number.checked_mul(scale)?)?;
-        rest = &rest[digits + 1..];
-    }
-    Some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("90s"), Some(90));
-        assert_eq!(parse_duration("1h30m"), Some(5400));
-        assert_eq!(parse_duration("5m"), Some(300));
+        let parse = |text: &str| crate::catalog::migration::parse_duration(text).ok();
+        assert_eq!(parse("90s"), Some(90));
+        assert_eq!(parse("1h30m"), Some(5400));
+        assert_eq!(parse("5m"), Some(300));
         for bad in ["", "5", "m", "5x", "1m1h", "5m5m", "-5m", "1.5m", "5 m"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
+            assert_eq!(parse(bad), None, "{bad}");
         }
     }
 

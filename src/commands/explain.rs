@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Format, Settings};
-use crate::compile::{Parsed, parse_and_resolve};
+use crate::commands::session;
+use crate::compile::Parsed;
 use crate::diagnostic::did_you_mean;
 use crate::error::{Error, ExitStatus};
-use crate::load::Sources;
 use crate::resolve::{Origin, Target};
 use crate::{catalog, report, resolve};
 
@@ -32,22 +32,16 @@ pub(crate) fn run(
     env: Option<&str>,
     region: Option<&str>,
 ) -> Result<ExitStatus, Error> {
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
-    let Parsed {
-        catalog,
-        resolved,
-        mut diags,
-        ..
-    } = parse_and_resolve(&sources, resolve::Provenance::Record, &|_| false);
-
-    let known = catalog
-        .services
-        .iter()
-        .map(|s| s.name.value.as_str())
-        .chain(catalog.broken_services.iter().map(String::as_str));
+    let (
+        sources,
+        Parsed {
+            catalog,
+            resolved,
+            mut diags,
+            ..
+        },
+    ) = session::resolve_repo(settings, resolve::Provenance::Record)?;
+    let known = session::service_names(&catalog);
     if !known.clone().any(|s| s == service) {
         return Err(Error::Refused {
             message: format!("service `{service}` is not in `catalog/services/`"),
@@ -86,6 +80,8 @@ fn explain(target: &Target) -> Explained<'_> {
     let values = serde_json::to_value(&target.values).expect("values serialize");
     let mut flat = Vec::new();
     flatten("", &values, &mut flat);
+    // A service without feature flags has none to explain.
+    flat.retain(|(k, v)| !(k == "flags" && v.as_object().is_some_and(|m| m.is_empty())));
     // Components an override removed are worth seeing too.
     for key in target.origins.keys().filter(|k| k.starts_with("components.")) {
         if !flat.iter().any(|(k, _)| k == key) {

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::cli::{Format, Settings};
-use crate::compile::{Parsed, parse_and_resolve};
+use crate::commands::session;
+use crate::compile::Parsed;
 use crate::diagnostic::did_you_mean;
 use crate::error::{Error, ExitStatus};
-use crate::load::Sources;
 use crate::report;
 use crate::resolve::{self, Flag};
 
@@ -19,22 +19,16 @@ use crate::resolve::{self, Flag};
 type ServiceFlags<'a> = BTreeMap<&'a str, BTreeMap<&'a str, &'a Flag>>;
 
 pub(crate) fn run(settings: &Settings, services: &[String], envs: &[String]) -> Result<ExitStatus, Error> {
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
-    let Parsed {
-        catalog,
-        resolved,
-        diags,
-        ..
-    } = parse_and_resolve(&sources, resolve::Provenance::Skip, &|_| false);
-    let known_services: Vec<&str> = catalog
-        .services
-        .iter()
-        .map(|s| s.name.value.as_str())
-        .chain(catalog.broken_services.iter().map(String::as_str))
-        .collect();
+    let (
+        sources,
+        Parsed {
+            catalog,
+            resolved,
+            diags,
+            ..
+        },
+    ) = session::resolve_repo(settings, resolve::Provenance::Skip)?;
+    let known_services: Vec<&str> = session::service_names(&catalog).collect();
     let known_envs: Vec<&str> = catalog.environments.items.iter().map(|e| e.name.as_str()).collect();
     let unknown = unknown_names("service", services, &known_services) + unknown_names("environment", envs, &known_envs);
     if unknown > 0 {

@@ -13,6 +13,7 @@ pub(crate) mod noop;
 pub(crate) mod policy;
 pub(crate) mod promote;
 pub(crate) mod rollback;
+pub(crate) mod session;
 pub(crate) mod validate;
 pub(crate) mod versions;
 pub(crate) mod watch;

@@ -4,15 +4,12 @@
 use serde_json::{Value, json};
 
 use crate::cli::{Format, Settings};
+use crate::commands::session;
 use crate::error::{Error, ExitStatus};
-use crate::load::Sources;
 use crate::{catalog, policy, report};
 
 pub(crate) fn run(settings: &Settings) -> Result<ExitStatus, Error> {
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
+    let sources = session::read_repo(settings)?;
     let (catalog, mut diags) = catalog::parse(&sources);
     let (policies, policy_diags) = policy::load(&sources);
     diags.extend(policy_diags);

@@ -7,12 +7,12 @@
 
 use crate::catalog::{Catalog, Environment, SERVICES_DIR, Service};
 use crate::cli::Settings;
+use crate::commands::session;
 use crate::compile::Cache;
 use crate::diagnostic::did_you_mean;
 use crate::edit::{self, Declared, Pin};
 use crate::error::{Error, ExitStatus};
 use crate::image_history::{self, History};
-use crate::load::Sources;
 use crate::report;
 
 /// A refusal: the message, and a hint when there is one. Nothing was changed.
@@ -101,10 +101,7 @@ fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 /// Reads the repo and the service; a broken catalog or service file is
 /// reported with its diagnostics (nothing is edited on top of an error).
 pub(crate) fn load(settings: &Settings, name: &str) -> Result<Result<Loaded, ExitStatus>, Error> {
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
+    let sources = session::read_repo(settings)?;
     let (catalog, diags) = crate::catalog::parse(&sources);
     let file = format!("{SERVICES_DIR}{name}.yaml");
     let Some(index) = catalog.services.iter().position(|s| s.name.value == name) else {

@@ -8,9 +8,8 @@ use crate::emit::MANIFESTS_FILE;
 use crate::error::{Error, ExitStatus};
 use crate::load::{ReadProblem, Sources, kind_name, read_regular};
 use crate::paths::GENERATED_DIR;
-use crate::render::find_field_line;
 use crate::report;
-use crate::yaml_tree;
+use crate::yaml_tree::{self, Node, NodeKind};
 
 /// Re-validates the committed output, whoever wrote it.
 pub(crate) fn run(settings: &Settings, only: &[String]) -> Result<ExitStatus, Error> {
@@ -40,42 +39,19 @@ pub(crate) fn run(settings: &Settings, only: &[String]) -> Result<ExitStatus, Er
                 continue;
             }
         };
-        for (start_line, document) in split_documents(&text) {
-            // The catalog's reader: one YAML reading for stamp's input and output.
-            let value = match yaml_tree::parse_stream(&path, document) {
-                // A document holding nothing (or only `null`) is left out.
-                Ok(nodes) => match nodes.first() {
-                    Some(node) => node_to_json(node),
-                    None => continue,
-                },
-                Err(d) => {
-                    let line = start_line + d.pos.line.saturating_sub(1);
-                    diags.push(Diagnostic {
-                        pos: Pos::new(line, d.pos.col),
-                        ..d
-                    });
-                    continue;
-                }
-            };
-            objects += 1;
-            for error in stamp_kube::validate(&value) {
-                let field = find_field_line(document, &error.path);
-                let kind = value.get("kind").and_then(Value::as_str).unwrap_or("object");
-                let name = value
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let at = if error.path.is_empty() {
-                    String::new()
-                } else {
-                    format!(" at `{}`", error.path)
-                };
-                diags.push(Diagnostic::new(
-                    &path,
-                    Pos::new(start_line + field.line - 1, field.col),
-                    format!("{kind} `{name}`{at}: {}", error.message),
-                ));
+        // The catalog's reader: one YAML reading for stamp's input and output,
+        // so a `---` inside a block scalar is text, not a document break.
+        // Documents holding nothing (or only `null`) are left out.
+        let documents = match yaml_tree::parse_stream(&path, &text) {
+            Ok(documents) => documents,
+            Err(d) => {
+                diags.push(d);
+                continue;
             }
+        };
+        for document in documents {
+            objects += 1;
+            diags.extend(schema_errors(&path, &document));
         }
     }
     if settings.format == Format::Json {
@@ -132,20 +108,44 @@ fn manifest_files(root: &std::path::Path) -> (Vec<String>, Vec<Diagnostic>) {
     (found, diags)
 }
 
-/// The documents of a YAML stream with the line each starts on.
-fn split_documents(text: &str) -> Vec<(u32, &str)> {
-    let mut documents = Vec::new();
-    let mut start = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_end() == "---" {
-            documents.push((start_line, &text[start..offset]));
-            start = offset + line.len();
-            start_line = i as u32 + 2;
+/// One diagnostic per schema error of a document, at the key of the
+/// deepest field of the error's path the document has.
+fn schema_errors(path: &str, document: &Node) -> Vec<Diagnostic> {
+    let value = node_to_json(document);
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("object");
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let subject = format!("{kind} `{name}`");
+    let diagnostic = |error: stamp_kube::SchemaError| {
+        Diagnostic::new(path, field_pos(document, &error.path), error.describe(&subject))
+    };
+    stamp_kube::validate(&value).into_iter().map(diagnostic).collect()
+}
+
+/// Where the field at `path` (`spec.containers[0].image`) is written: its
+/// key, or the key of the deepest parent present; the document itself for
+/// an empty path.
+fn field_pos(document: &Node, path: &str) -> Pos {
+    let mut node = document;
+    let mut found = document.pos;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let mut parts = segment.split('[');
+        let key = parts.next().unwrap_or_default();
+        let NodeKind::Map(entries) = &node.kind else {
+            break;
+        };
+        let Some((k, value)) = entries.iter().find(|(k, _)| k.scalar() == Some(key)) else {
+            break;
+        };
+        (found, node) = (k.pos, value);
+        for index in parts.filter_map(|p| p.trim_end_matches(']').parse::<usize>().ok()) {
+            match &node.kind {
+                NodeKind::Seq(items) if index < items.len() => node = &items[index],
+                _ => return found,
+            }
         }
-        offset += line.len();
     }
-    documents.push((start_line, &text[start..]));
-    documents
+    found
 }

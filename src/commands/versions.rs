@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{self, SERVICES_DIR};
 use crate::cli::{Format, Settings};
+use crate::commands::session;
 use crate::edit::{self, Pin};
 use crate::error::{Error, ExitStatus};
 use crate::image_history::{self, History};
@@ -33,10 +34,7 @@ struct Row<'a> {
 }
 
 pub(crate) fn run(settings: &Settings) -> Result<ExitStatus, Error> {
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
+    let sources = session::read_repo(settings)?;
     let (catalog, diags) = catalog::parse(&sources);
     if catalog.environments.file_broken {
         let own: Vec<_> = diags

@@ -30,12 +30,13 @@ pub(crate) fn run(settings: &Settings) -> Result<ExitStatus, Error> {
     let mut debouncer =
         new_debouncer(Duration::from_millis(100), None, tx).map_err(|e| watch_error("watch files", e))?;
     let root = settings.root.canonicalize().unwrap_or_else(|_| settings.root.clone());
+    let mut watched = Vec::new();
     for dir in INPUT_DIRS {
-        let path = root.join(dir);
-        if path.is_dir() {
+        if root.join(dir).is_dir() {
             debouncer
-                .watch(&path, RecursiveMode::Recursive)
+                .watch(root.join(dir), RecursiveMode::Recursive)
                 .map_err(|e| watch_error(&format!("watch `{dir}/`"), e))?;
+            watched.push(*dir);
         }
     }
     // stamp.yaml may be created or replaced: watch the root itself, shallowly.
@@ -44,12 +45,23 @@ pub(crate) fn run(settings: &Settings) -> Result<ExitStatus, Error> {
         .map_err(|e| watch_error(&format!("watch `{}`", root.display()), e))?;
     report::status(
         settings,
-        "watching catalog/, archetypes/, components/ and stamp.yaml; Ctrl-C to stop",
+        "watching catalog/, archetypes/, components/, policies/ and stamp.yaml; Ctrl-C to stop",
     );
 
     while !stop.load(Ordering::SeqCst) {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Ok(events)) => {
+                // An input folder made after the watch began (a first
+                // `policies/`) is watched from now on; the rebuild its event
+                // starts reads whatever it already holds.
+                for dir in INPUT_DIRS {
+                    if !watched.contains(dir) && root.join(dir).is_dir() {
+                        debouncer
+                            .watch(root.join(dir), RecursiveMode::Recursive)
+                            .map_err(|e| watch_error(&format!("watch `{dir}/`"), e))?;
+                        watched.push(*dir);
+                    }
+                }
                 let mut changed: Vec<String> = events
                     .iter()
                     .filter(|event| changes_content(&event.kind))
@@ -107,7 +119,10 @@ fn relevant(root: &Path, path: &Path) -> Option<String> {
     if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".tmp") {
         return None;
     }
-    let is_input = rel == STAMP_FILE || INPUT_DIRS.iter().any(|dir| rel.starts_with(&format!("{dir}/")));
+    let is_input = rel == STAMP_FILE
+        || INPUT_DIRS
+            .iter()
+            .any(|dir| rel == *dir || rel.starts_with(&format!("{dir}/")));
     is_input.then_some(rel)
 }
 

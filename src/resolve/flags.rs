@@ -173,16 +173,7 @@ mod tests {
     use crate::diagnostic::Pos;
     use crate::resolve::test_repo::{WORKER, run, service, target};
 
-    use super::Flag;
-
-    fn flag(enabled: bool, rollout_percentage: i64, teams: &[&str]) -> Flag {
-        Flag {
-            description: None,
-            enabled,
-            rollout_percentage,
-            teams: teams.iter().map(|t| t.to_string()).collect(),
-        }
-    }
+    use crate::flags::flag;
 
     #[test]
     fn defaults_are_on_for_everyone_and_the_override_wins_setting_by_setting() {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::blueprint::Blueprint;
 use crate::catalog::reader::Spanned;
-use crate::catalog::rollout::{IntOrPercent, RolloutLayer, both_zero};
+use crate::catalog::rollout::{AnalysisLayer, Duration, IntOrPercent, RolloutLayer, both_zero};
 use crate::catalog::{Approval, Environment};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::resolve::provenance::{Origin, Origins};
@@ -99,8 +99,7 @@ fn last<'a, T: Clone + 'a>(
 
 /// The rollout of one environment's targets; `None` when no layer writes a
 /// `rollout` block (the output is then exactly as before the feature), or
-/// when a problem was reported. Over 80 lines: one key after another, each
-/// folded and checked where it is read, which reads best as one sequence.
+/// when a problem was reported.
 pub(crate) fn resolve(
     cx: &Context,
     levels: &[RolloutLevel],
@@ -109,15 +108,28 @@ pub(crate) fn resolve(
 ) -> Option<Rollout> {
     let block = levels.last()?;
     let before = diags.len();
-    let at = |file: &str, pos: Pos, message: String| Diagnostic::new(file, pos, message);
     let (strategy, strategy_pos, strategy_file) = last(levels, "strategy", |l| l.strategy.as_ref(), origins)
         .unwrap_or(("rolling".to_string(), block.layer.pos, block.file));
-    let archetype = cx.archetype;
+    if !check_archetype(cx.archetype, &strategy, (strategy_pos, strategy_file), diags) {
+        return None;
+    }
+    let keys = Keys::read(levels, origins);
+    keys.check(&strategy, diags);
+    let analysis = analysis(cx, levels, &strategy, origins, diags);
+    if diags.len() > before {
+        return None;
+    }
+    Some(keys.into_rollout(cx, strategy, analysis))
+}
+
+/// Whether the archetype can take a rollout at all; a blue-green without a
+/// Service is reported too, but the other keys are still checked.
+fn check_archetype(archetype: &Blueprint, strategy: &str, (pos, file): SetAt, diags: &mut Vec<Diagnostic>) -> bool {
     if archetype.rollout_workload.is_none() {
         diags.push(
-            at(
-                strategy_file,
-                strategy_pos,
+            Diagnostic::new(
+                file,
+                pos,
                 format!(
                     "archetype `{}` takes no `rollout` block: none of its templates declares the workload a rollout replaces",
                     archetype.name
@@ -128,13 +140,13 @@ pub(crate) fn resolve(
                 archetype.decl_file
             )),
         );
-        return None;
+        return false;
     }
     if strategy == "blue-green" && !archetype.objects.iter().any(|d| d.kind == "Service") {
         diags.push(
-            at(
-                strategy_file,
-                strategy_pos,
+            Diagnostic::new(
+                file,
+                pos,
                 format!(
                     "blue-green needs a Service, and archetype `{}` has none",
                     archetype.name
@@ -143,79 +155,87 @@ pub(crate) fn resolve(
             .with_hint("use `strategy: canary`, which splits traffic by replica count without a Service"),
         );
     }
-    let max_unavailable = last(levels, "max_unavailable", |l| l.max_unavailable.as_ref(), origins);
-    let max_surge = last(levels, "max_surge", |l| l.max_surge.as_ref(), origins);
-    if let (Some(u), Some((s, pos, file))) = (&max_unavailable, &max_surge)
-        && u.0.is_zero()
-        && s.is_zero()
-    {
-        diags.push(both_zero(file, *pos));
-    }
-    let steps = last(levels, "steps", |l| l.steps.as_ref(), origins);
-    let pause = last(levels, "pause", |l| l.pause.as_ref(), origins);
-    let auto_promote = last(levels, "auto_promote", |l| l.auto_promote.as_ref(), origins);
-    let rollback_window = last(levels, "rollback_window", |l| l.rollback_window.as_ref(), origins);
-    // A key the strategy does not use is a mistake, never silently ignored.
-    let progressive: &[&str] = &["canary", "blue-green"];
-    let unused: [(&str, Option<SetAt>, &[&str]); 6] = [
-        (
-            "max_unavailable",
-            max_unavailable.as_ref().map(|v| (v.1, v.2)),
-            &["rolling", "canary"],
-        ),
-        (
-            "max_surge",
-            max_surge.as_ref().map(|v| (v.1, v.2)),
-            &["rolling", "canary"],
-        ),
-        ("steps", steps.as_ref().map(|v| (v.1, v.2)), &["canary"]),
-        ("pause", pause.as_ref().map(|v| (v.1, v.2)), progressive),
-        (
-            "auto_promote",
-            auto_promote.as_ref().map(|v| (v.1, v.2)),
-            &["blue-green"],
-        ),
-        (
-            "rollback_window",
-            rollback_window.as_ref().map(|v| (v.1, v.2)),
-            progressive,
-        ),
-    ];
-    for (key, set, strategies) in unused {
-        if let Some((pos, file)) = set
-            && !strategies.contains(&strategy.as_str())
-        {
-            diags.push(at(
-                file,
-                pos,
-                format!(
-                    "rollout.{key} is for {}, and the strategy here is {strategy}",
-                    strategies.join(" and ")
-                ),
-            ));
+    true
+}
+
+/// The strategy-specific keys, each from the last layer that sets it.
+struct Keys<'a> {
+    max_unavailable: Option<(IntOrPercent, Pos, &'a str)>,
+    max_surge: Option<(IntOrPercent, Pos, &'a str)>,
+    steps: Option<(Vec<i64>, Pos, &'a str)>,
+    pause: Option<(Duration, Pos, &'a str)>,
+    auto_promote: Option<(bool, Pos, &'a str)>,
+    rollback_window: Option<(i64, Pos, &'a str)>,
+}
+
+impl<'a> Keys<'a> {
+    fn read(levels: &[RolloutLevel<'a>], origins: &mut Origins) -> Self {
+        Keys {
+            max_unavailable: last(levels, "max_unavailable", |l| l.max_unavailable.as_ref(), origins),
+            max_surge: last(levels, "max_surge", |l| l.max_surge.as_ref(), origins),
+            steps: last(levels, "steps", |l| l.steps.as_ref(), origins),
+            pause: last(levels, "pause", |l| l.pause.as_ref(), origins),
+            auto_promote: last(levels, "auto_promote", |l| l.auto_promote.as_ref(), origins),
+            rollback_window: last(levels, "rollback_window", |l| l.rollback_window.as_ref(), origins),
         }
     }
-    let analysis = analysis(cx, levels, &strategy, origins, diags);
-    if diags.len() > before {
-        return None;
+
+    /// Both surge keys zero, and any key the strategy does not use: a
+    /// mistake, never silently ignored.
+    fn check(&self, strategy: &str, diags: &mut Vec<Diagnostic>) {
+        if let (Some(u), Some((s, pos, file))) = (&self.max_unavailable, &self.max_surge)
+            && u.0.is_zero()
+            && s.is_zero()
+        {
+            diags.push(both_zero(file, *pos));
+        }
+        fn at<'s, T>(v: &Option<(T, Pos, &'s str)>) -> Option<SetAt<'s>> {
+            v.as_ref().map(|v| (v.1, v.2))
+        }
+        let progressive: &[&str] = &["canary", "blue-green"];
+        let unused: [(&str, Option<SetAt>, &[&str]); 6] = [
+            ("max_unavailable", at(&self.max_unavailable), &["rolling", "canary"]),
+            ("max_surge", at(&self.max_surge), &["rolling", "canary"]),
+            ("steps", at(&self.steps), &["canary"]),
+            ("pause", at(&self.pause), progressive),
+            ("auto_promote", at(&self.auto_promote), &["blue-green"]),
+            ("rollback_window", at(&self.rollback_window), progressive),
+        ];
+        for (key, set, strategies) in unused {
+            if let Some((pos, file)) = set
+                && !strategies.contains(&strategy)
+            {
+                diags.push(Diagnostic::new(
+                    file,
+                    pos,
+                    format!(
+                        "rollout.{key} is for {}, and the strategy here is {strategy}",
+                        strategies.join(" and ")
+                    ),
+                ));
+            }
+        }
     }
-    let canary = strategy == "canary";
-    let blue_green = strategy == "blue-green";
-    Some(Rollout {
-        max_unavailable: max_unavailable.map(|v| v.0),
-        max_surge: max_surge.map(|v| v.0),
-        steps: match steps {
-            Some(s) => s.0,
-            None if canary => DEFAULT_STEPS.to_vec(),
-            None => Vec::new(),
-        },
-        pause_seconds: pause.as_ref().map(|p| p.0.seconds),
-        pause: pause.map(|p| p.0.text),
-        auto_promote: blue_green.then(|| auto_promote.map_or(cx.env.approval != Approval::Manual, |a| a.0)),
-        analysis,
-        rollback_window: rollback_window.map(|v| v.0),
-        strategy,
-    })
+
+    fn into_rollout(self, cx: &Context, strategy: String, analysis: Option<Analysis>) -> Rollout {
+        let canary = strategy == "canary";
+        let blue_green = strategy == "blue-green";
+        Rollout {
+            max_unavailable: self.max_unavailable.map(|v| v.0),
+            max_surge: self.max_surge.map(|v| v.0),
+            steps: match self.steps {
+                Some(s) => s.0,
+                None if canary => DEFAULT_STEPS.to_vec(),
+                None => Vec::new(),
+            },
+            pause_seconds: self.pause.as_ref().map(|p| p.0.seconds),
+            pause: self.pause.map(|p| p.0.text),
+            auto_promote: blue_green.then(|| self.auto_promote.map_or(cx.env.approval != Approval::Manual, |a| a.0)),
+            analysis,
+            rollback_window: self.rollback_window.map(|v| v.0),
+            strategy,
+        }
+    }
 }
 
 /// The merged `analysis` map, which needs a progressive strategy, a
@@ -237,34 +257,8 @@ fn analysis(
         })
         .collect();
     let (top, block) = with.last().map(|l| (l, l.layer.analysis.as_ref().expect("filtered")))?;
-    fn a<'l>(l: &RolloutLevel<'l>) -> &'l crate::catalog::rollout::AnalysisLayer {
-        l.layer.analysis.as_ref().expect("filtered")
-    }
-    let rate = with
-        .iter()
-        .rev()
-        .find_map(|l| a(l).success_rate.as_ref().map(|v| (l, v)));
-    let latency = with
-        .iter()
-        .rev()
-        .find_map(|l| a(l).latency_p99_ms.as_ref().map(|v| (l, v)));
-    let interval = with.iter().rev().find_map(|l| a(l).interval.as_ref().map(|v| (l, v)));
-    let limit = with
-        .iter()
-        .rev()
-        .find_map(|l| a(l).failure_limit.as_ref().map(|v| (l, v)));
-    for (key, found) in [
-        ("success_rate", rate.map(|(l, v)| (l, v.pos))),
-        ("latency_p99_ms", latency.map(|(l, v)| (l, v.pos))),
-        ("interval", interval.map(|(l, v)| (l, v.pos))),
-        ("failure_limit", limit.map(|(l, v)| (l, v.pos))),
-    ] {
-        if let Some((l, pos)) = found {
-            origins.note(format_args!("rollout.analysis.{key}"), || {
-                Origin::new(l.file, pos, l.name)
-            });
-        }
-    }
+    let keys = AnalysisKeys::read(&with, origins);
+    let at = (block.pos, top.file);
     if strategy == "rolling" {
         diags.push(
             Diagnostic::new(
@@ -276,7 +270,7 @@ fn analysis(
         );
         return None;
     }
-    if rate.is_none() && latency.is_none() {
+    if keys.rate.is_none() && keys.latency.is_none() {
         diags.push(Diagnostic::new(
             top.file,
             block.pos,
@@ -284,17 +278,89 @@ fn analysis(
         ));
         return None;
     }
+    let prometheus = prometheus(cx, at, origins, diags)?;
+    Some(keys.into_analysis(prometheus))
+}
+
+/// One `analysis` key from the last layer that sets it, with that layer.
+type AnalysisKey<'l, 'a, T> = Option<(&'l RolloutLevel<'a>, &'a Spanned<T>)>;
+
+/// The `analysis` keys merged key by key over the layers that write one.
+struct AnalysisKeys<'l, 'a> {
+    rate: AnalysisKey<'l, 'a, f64>,
+    latency: AnalysisKey<'l, 'a, i64>,
+    interval: AnalysisKey<'l, 'a, Duration>,
+    limit: AnalysisKey<'l, 'a, i64>,
+}
+
+impl<'l, 'a> AnalysisKeys<'l, 'a> {
+    /// Each key from the last of `with` (levels that all have an analysis
+    /// map) that sets it; its origin noted under `rollout.analysis.<key>`.
+    fn read(with: &'l [RolloutLevel<'a>], origins: &mut Origins) -> Self {
+        fn a<'a>(l: &RolloutLevel<'a>) -> &'a AnalysisLayer {
+            l.layer.analysis.as_ref().expect("filtered")
+        }
+        let rate = with
+            .iter()
+            .rev()
+            .find_map(|l| a(l).success_rate.as_ref().map(|v| (l, v)));
+        let latency = with
+            .iter()
+            .rev()
+            .find_map(|l| a(l).latency_p99_ms.as_ref().map(|v| (l, v)));
+        let interval = with.iter().rev().find_map(|l| a(l).interval.as_ref().map(|v| (l, v)));
+        let limit = with
+            .iter()
+            .rev()
+            .find_map(|l| a(l).failure_limit.as_ref().map(|v| (l, v)));
+        for (key, found) in [
+            ("success_rate", rate.map(|(l, v)| (l, v.pos))),
+            ("latency_p99_ms", latency.map(|(l, v)| (l, v.pos))),
+            ("interval", interval.map(|(l, v)| (l, v.pos))),
+            ("failure_limit", limit.map(|(l, v)| (l, v.pos))),
+        ] {
+            if let Some((l, pos)) = found {
+                origins.note(format_args!("rollout.analysis.{key}"), || {
+                    Origin::new(l.file, pos, l.name)
+                });
+            }
+        }
+        AnalysisKeys {
+            rate,
+            latency,
+            interval,
+            limit,
+        }
+    }
+
+    fn into_analysis(self, prometheus: String) -> Analysis {
+        Analysis {
+            success_rate: self.rate.map(|(_, v)| v.value),
+            latency_p99_ms: self.latency.map(|(_, v)| v.value),
+            interval: self
+                .interval
+                .map_or(DEFAULT_INTERVAL.to_string(), |(_, v)| v.value.text.clone()),
+            interval_seconds: self.interval.map_or(60, |(_, v)| v.value.seconds),
+            failure_limit: self.limit.map_or(DEFAULT_FAILURE_LIMIT, |(_, v)| v.value),
+            prometheus,
+        }
+    }
+}
+
+/// The environment's Prometheus address, which analysis measures against;
+/// its absence is an error at the `analysis` block.
+fn prometheus(cx: &Context, (pos, file): SetAt, origins: &mut Origins, diags: &mut Vec<Diagnostic>) -> Option<String> {
     let Some(prometheus) = &cx.env.prometheus else {
         // Set in a profile, the error still names the service it fails.
-        let whose = if top.file == cx.service_file {
+        let whose = if file == cx.service_file {
             String::new()
         } else {
             format!(" (service `{}`)", cx.service_file)
         };
         diags.push(
             Diagnostic::new(
-                top.file,
-                block.pos,
+                file,
+                pos,
                 format!(
                     "rollout.analysis in environment `{}`, which has no `prometheus`{whose}",
                     cx.env.name.value
@@ -314,14 +380,7 @@ fn analysis(
             format!("environment {}", cx.env.name.value),
         )
     });
-    Some(Analysis {
-        success_rate: rate.map(|(_, v)| v.value),
-        latency_p99_ms: latency.map(|(_, v)| v.value),
-        interval: interval.map_or(DEFAULT_INTERVAL.to_string(), |(_, v)| v.value.text.clone()),
-        interval_seconds: interval.map_or(60, |(_, v)| v.value.seconds),
-        failure_limit: limit.map_or(DEFAULT_FAILURE_LIMIT, |(_, v)| v.value),
-        prometheus: prometheus.value.clone(),
-    })
+    Some(prometheus.value.clone())
 }
 
 #[cfg(test)]

@@ -28,6 +28,18 @@ pub struct SchemaError {
     pub message: String,
 }
 
+impl SchemaError {
+    /// The error as a message about `subject` (``Deployment `web` ``):
+    /// ``Deployment `web` at `spec.replicas`: invalid type ...``.
+    pub fn describe(&self, subject: &str) -> String {
+        if self.path.is_empty() {
+            format!("{subject}: {}", self.message)
+        } else {
+            format!("{subject} at `{}`: {}", self.path, self.message)
+        }
+    }
+}
+
 type Checker = fn(&Value) -> Vec<SchemaError>;
 
 macro_rules! kinds {
