@@ -14,7 +14,6 @@ const MAX_LINES: usize = 80;
 const NOT_YET_SHORT: &[&str] = &[
     "src/blueprint.rs::read_blueprint",
     "src/catalog/mod.rs::read_size",
-    "src/commands/affected.rs::run",
     "src/render.rs::render_target",
     "src/render.rs::apply_rollout",
     "src/resolve/mod.rs::resolve_service",
