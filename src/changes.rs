@@ -130,23 +130,30 @@ fn target_of(path: &str) -> Option<(String, String, String)> {
 }
 
 /// Objects of a manifests stream by `Kind/name`, each as its parsed value,
-/// so only a change in content counts. Each document is parsed on its own:
-/// one broken by hand hides only itself.
+/// so only a change in content counts. The stream is read by the one YAML
+/// reader; only when it does not parse (a hand edit) is it read document
+/// by document, at the `---` lines the emitter starts each with, so a
+/// broken document hides only itself.
 fn objects(path: &str, manifests: &str) -> BTreeMap<String, Value> {
     let mut found = BTreeMap::new();
-    for document in manifests
-        .split("\n---\n")
-        .skip(1)
-        .chain(manifests.strip_prefix("---\n"))
-    {
-        let Ok(nodes) = yaml_tree::parse_stream(path, document) else {
-            continue;
-        };
+    let mut add = |nodes: Vec<yaml_tree::Node>| {
         for value in nodes.iter().map(node_to_json) {
             let kind = value.get("kind").and_then(Value::as_str);
             let name = value.pointer("/metadata/name").and_then(Value::as_str);
             if let (Some(kind), Some(name)) = (kind, name) {
                 found.insert(format!("{kind}/{name}"), value.clone());
+            }
+        }
+    };
+    match yaml_tree::parse_stream(path, manifests) {
+        Ok(nodes) => add(nodes),
+        Err(_) => {
+            for document in manifests
+                .split("\n---\n")
+                .skip(1)
+                .chain(manifests.strip_prefix("---\n"))
+            {
+                add(yaml_tree::parse_stream(path, document).unwrap_or_default());
             }
         }
     }
@@ -316,6 +323,17 @@ mod tests {
         assert_eq!(web.added, vec!["ConfigMap/web-env"]);
         assert_eq!(web.removed, vec!["Service/web"]);
         assert!(changes.other.is_empty());
+    }
+
+    #[test]
+    fn a_broken_document_hides_only_itself() {
+        let broken = A.replace("kind: Service", "kind: [Service");
+        let changes = compare(
+            &files(&[("generated/web/prod/eu/manifests.yaml", A)]),
+            &files(&[("generated/web/prod/eu/manifests.yaml", &broken)]),
+        );
+        assert_eq!(changes.targets[0].objects.removed, vec!["Service/web"]);
+        assert!(changes.targets[0].objects.changed.is_empty());
     }
 
     #[test]
