@@ -281,3 +281,10 @@ fn markdown_comment_is_summarised_when_too_large() {
     assert!(out.stdout.chars().count() < 65_536, "{}", out.stdout.len());
     insta::assert_snapshot!("affected_markdown_summarised", out.stdout);
 }
+
+#[test]
+fn markdown_comment_says_a_platform_file_needs_manual_with_no_output_change() {
+    let test = changed(|t| t.edit("catalog/profiles.yaml", "profiles:", "# reviewed\nprofiles:"));
+    let out = test.expect(&["affected", "--base", "HEAD~1", "--format", "markdown"], 0);
+    insta::assert_snapshot!("affected_markdown_platform_only", out.stdout);
+}
