@@ -130,18 +130,13 @@ fn target_of(path: &str) -> Option<(String, String, String)> {
 }
 
 /// Objects of a manifests stream by `Kind/name`, each as its parsed value,
-/// so only a change in content counts. Each document is parsed on its own:
-/// one broken by hand hides only itself.
+/// so only a change in content counts. The stream is read by the one YAML
+/// reader; only when it does not parse (a hand edit) is it read document
+/// by document, at the `---` lines the emitter starts each with, so a
+/// broken document hides only itself.
 fn objects(path: &str, manifests: &str) -> BTreeMap<String, Value> {
     let mut found = BTreeMap::new();
-    for document in manifests
-        .split("\n---\n")
-        .skip(1)
-        .chain(manifests.strip_prefix("---\n"))
-    {
-        let Ok(nodes) = yaml_tree::parse_stream(path, document) else {
-            continue;
-        };
+    let mut add = |nodes: Vec<yaml_tree::Node>| {
         for value in nodes.iter().map(node_to_json) {
             let kind = value.get("kind").and_then(Value::as_str);
             let name = value.pointer("/metadata/name").and_then(Value::as_str);
@@ -149,8 +144,128 @@ fn objects(path: &str, manifests: &str) -> BTreeMap<String, Value> {
                 found.insert(format!("{kind}/{name}"), value.clone());
             }
         }
+    };
+    match yaml_tree::parse_stream(path, manifests) {
+        Ok(nodes) => add(nodes),
+        Err(_) => {
+            for document in manifests
+                .split("\n---\n")
+                .skip(1)
+                .chain(manifests.strip_prefix("---\n"))
+            {
+                add(yaml_tree::parse_stream(path, document).unwrap_or_default());
+            }
+        }
     }
     found
+}
+
+/// One line per changed object, `Kind/name` and what moved in it
+/// (`image 1.4.1 → 1.4.2`, `replicas 3 → 6`), from the parsed objects.
+pub(crate) fn object_summaries(path: &str, old: &str, new: &str) -> Vec<(String, String)> {
+    let (before, after) = (objects(path, old), objects(path, new));
+    let mut lines = Vec::new();
+    for (key, value) in &after {
+        let Some(was) = before.get(key) else { continue };
+        let mut leaves = Vec::new();
+        leaf_changes(&mut String::new(), was, value, &mut leaves);
+        // The version label follows the image: the image says it.
+        let image_moves = leaves.iter().any(|(f, _, _)| f.ends_with(".image"));
+        leaves.retain(|(f, _, _)| !(image_moves && f.ends_with(".app.kubernetes.io/version")));
+        // The image and the replicas first: what a reviewer looks for.
+        leaves.sort_by_key(|(f, _, _)| !(f.ends_with(".image") || f == "spec.replicas"));
+        let mut parts: Vec<String> = Vec::new();
+        for (field, from, to) in &leaves {
+            let part = field_summary(field, from, to);
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let more = parts.len().saturating_sub(MAX_PARTS);
+        parts.truncate(MAX_PARTS);
+        let mut line = parts.join("; ");
+        if more > 0 {
+            line.push_str(&format!("; and {more} more"));
+        }
+        lines.push((key.clone(), line));
+    }
+    lines
+}
+
+/// Fields named per changed object; the rest are counted.
+const MAX_PARTS: usize = 3;
+/// Longest value shown in a summary.
+const MAX_VALUE: usize = 60;
+
+/// Every leaf that differs between two values, by dotted path.
+fn leaf_changes(path: &mut String, old: &Value, new: &Value, out: &mut Vec<(String, Value, Value)>) {
+    let len = path.len();
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+            for key in keys {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                let (x, y) = (a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null));
+                leaf_changes(path, x, y, out);
+                path.truncate(len);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                path.push_str(&format!("[{i}]"));
+                leaf_changes(path, x, y, out);
+                path.truncate(len);
+            }
+        }
+        _ if old != new => out.push((path.clone(), old.clone(), new.clone())),
+        _ => {}
+    }
+}
+
+/// `image 1.4.1 → 1.4.2`, `replicas 3 → 6`, else `field: old → new`.
+fn field_summary(field: &str, from: &Value, to: &Value) -> String {
+    let shown = |v: &Value| -> String {
+        let text = match v {
+            Value::Null => "(none)".to_string(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match text.char_indices().nth(MAX_VALUE) {
+            Some((at, _)) => format!("{}…", &text[..at]),
+            None => text,
+        }
+    };
+    let (from_text, to_text) = (shown(from), shown(to));
+    if field.ends_with(".image") || field == "image" {
+        let (a, b) = match (from, to) {
+            (Value::String(a), Value::String(b)) if repository(a) == repository(b) => (
+                shown(&Value::String(a[repository(a).len()..].trim_start_matches(':').into())),
+                shown(&Value::String(b[repository(b).len()..].trim_start_matches(':').into())),
+            ),
+            _ => (from_text, to_text),
+        };
+        return format!("image {a} → {b}");
+    }
+    if field == "spec.replicas" {
+        return format!("replicas {from_text} → {to_text}");
+    }
+    format!("{field}: {from_text} → {to_text}")
+}
+
+/// `ghcr.io/acme/web` of `ghcr.io/acme/web:1.0@sha256:…`.
+fn repository(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].find(':') {
+        Some(colon) => &name[..slash + colon],
+        None => name,
+    }
 }
 
 fn object_changes(path: &str, old: &str, new: &str) -> ObjectChanges {
@@ -208,6 +323,33 @@ mod tests {
         assert_eq!(web.added, vec!["ConfigMap/web-env"]);
         assert_eq!(web.removed, vec!["Service/web"]);
         assert!(changes.other.is_empty());
+    }
+
+    #[test]
+    fn a_broken_document_hides_only_itself() {
+        let broken = A.replace("kind: Service", "kind: [Service");
+        let changes = compare(
+            &files(&[("generated/web/prod/eu/manifests.yaml", A)]),
+            &files(&[("generated/web/prod/eu/manifests.yaml", &broken)]),
+        );
+        assert_eq!(changes.targets[0].objects.removed, vec!["Service/web"]);
+        assert!(changes.targets[0].objects.changed.is_empty());
+    }
+
+    #[test]
+    fn summaries_name_the_image_and_replicas() {
+        let old = "---\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - image: ghcr.io/a/web:1.4.1\n";
+        let new = old
+            .replace("replicas: 3", "replicas: 6")
+            .replace("web:1.4.1", "web:1.4.2");
+        let lines = object_summaries("m.yaml", old, &new);
+        assert_eq!(
+            lines,
+            vec![(
+                "Deployment/web".to_string(),
+                "replicas 3 → 6; image 1.4.1 → 1.4.2".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -77,10 +77,12 @@ pub enum Command {
         /// The most jobs per GitHub matrix; larger sets print several, one per line
         #[arg(long, value_name = "N", default_value_t = 256)]
         max_jobs: usize,
-        /// Output format; `github-matrix` prints what a GitHub Actions `strategy.matrix` takes
+        /// Output format; `github-matrix` prints what a GitHub Actions `strategy.matrix` takes,
+        /// `markdown` the pull-request comment
         // The same id as the global `--format`, so clap keeps this one here and
         // hands its value up to `Cli::format`.
-        #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_name = "FORMAT", default_value = "text",
+              value_parser = OneOf("affected", &[Format::Text, Format::Json, Format::GithubMatrix, Format::Markdown]))]
         format: Format,
     },
     /// Build, then rebuild on every change to the inputs until Ctrl-C
@@ -115,7 +117,7 @@ pub enum Command {
     Versions {
         /// Output format: `text`, `json` (with who set each version and when) or `markdown`
         // The same id as the global `--format`, as `affected` does.
-        #[arg(long, value_name = "FORMAT", value_parser = VersionsFormat, default_value = "text")]
+        #[arg(long, value_name = "FORMAT", value_parser = OneOf("versions", &[Format::Text, Format::Json, Format::Markdown]), default_value = "text")]
         format: Format,
     },
     /// Copy a service's image to an environment from the one before it, then build
@@ -153,7 +155,7 @@ pub enum Command {
         envs: Vec<String>,
         /// Output format: `text`, `json` or `markdown` (a table for a pull request or wiki)
         // The same id as the global `--format`, as `affected` does.
-        #[arg(long, value_name = "FORMAT", value_parser = TextJsonOrMarkdown, default_value = "text")]
+        #[arg(long, value_name = "FORMAT", value_parser = OneOf("flags", &[Format::Text, Format::Json, Format::Markdown]), default_value = "text")]
         format: Format,
     },
 }
@@ -191,38 +193,9 @@ pub enum Format {
     Json,
     /// What a GitHub Actions `strategy.matrix` takes, one matrix per line
     GithubMatrix,
-    /// A markdown table (`versions` only)
+    /// Markdown (`versions`, `flags`, `affected`)
     #[value(skip)]
     Markdown,
-}
-
-/// `versions --format`: `text`, `json` or `markdown`.
-#[derive(Clone)]
-struct VersionsFormat;
-
-impl clap::builder::TypedValueParser for VersionsFormat {
-    type Value = Format;
-
-    fn parse_ref(&self, cmd: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<Format, clap::Error> {
-        match value.to_str() {
-            Some("text") => Ok(Format::Text),
-            Some("json") => Ok(Format::Json),
-            Some("markdown") => Ok(Format::Markdown),
-            _ => Err(cmd.clone().error(
-                ErrorKind::InvalidValue,
-                format!(
-                    "`--format {}` is not a format of `versions`: use `text`, `json` or `markdown`",
-                    value.to_string_lossy()
-                ),
-            )),
-        }
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(
-            ["text", "json", "markdown"].into_iter().map(PossibleValue::new),
-        ))
-    }
 }
 
 /// The global `--format`: `text` or `json`. `github-matrix` is `affected`'s
@@ -261,31 +234,47 @@ impl clap::builder::TypedValueParser for TextOrJson {
     }
 }
 
-/// `stamp flags --format`: `text`, `json` or `markdown`.
+/// A command's own `--format`: the formats it takes, and its name for the
+/// message that lists them (`versions`, `flags` and `affected`).
 #[derive(Clone)]
-struct TextJsonOrMarkdown;
+struct OneOf(&'static str, &'static [Format]);
 
-impl clap::builder::TypedValueParser for TextJsonOrMarkdown {
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::GithubMatrix => "github-matrix",
+            Format::Markdown => "markdown",
+        }
+    }
+}
+
+impl clap::builder::TypedValueParser for OneOf {
     type Value = Format;
 
-    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<Format, clap::Error> {
-        match value.to_str() {
-            Some("markdown") => Ok(Format::Markdown),
-            Some("github-matrix") | None => Err(cmd.clone().error(
-                ErrorKind::InvalidValue,
-                format!(
-                    "`--format {}` is not a format of `stamp flags`: use `text`, `json` or `markdown`",
-                    value.to_string_lossy()
-                ),
-            )),
-            Some(_) => TextOrJson.parse_ref(cmd, arg, value),
+    fn parse_ref(&self, cmd: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<Format, clap::Error> {
+        if let Some(format) = self.1.iter().find(|f| value.to_str() == Some(f.name())) {
+            return Ok(*format);
         }
+        let names: Vec<String> = self.1.iter().map(|f| format!("`{}`", f.name())).collect();
+        let (last, rest) = names.split_last().expect("formats listed");
+        Err(cmd.clone().error(
+            ErrorKind::InvalidValue,
+            format!(
+                "`--format {}` is not a format of `stamp {}`: use {} or {last}",
+                value.to_string_lossy(),
+                self.0,
+                rest.join(", ")
+            ),
+        ))
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(
-            ["text", "json", "markdown"].into_iter().map(PossibleValue::new),
-        ))
+        Some(Box::new(self.1.iter().map(|f| {
+            f.to_possible_value()
+                .unwrap_or_else(|| PossibleValue::new(f.name()).help("Markdown, for a pull request or a wiki"))
+        })))
     }
 }
 

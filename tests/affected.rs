@@ -194,3 +194,97 @@ fn six_hundred_targets_come_as_three_matrices_of_at_most_256() {
     // 33 services (99 targets) fit in 100 jobs: 200 services need 7 matrices.
     assert_eq!(out.stdout.lines().count(), 7);
 }
+
+#[test]
+fn shared_file_change_still_affects_every_service() {
+    // No service file changes, yet every target of every service moves:
+    // a shared input differing must mean all services, never none.
+    let test = changed(|t| {
+        t.edit("catalog/sizes.yaml", "memory: 128Mi", "memory: 192Mi");
+        t.edit("catalog/sizes.yaml", "memory: 1Gi", "memory: 2Gi");
+    });
+    let report = affected(&test);
+    assert_eq!(
+        ids(&report),
+        vec![
+            "jobs/dev/eu changed",
+            "jobs/prod/us changed",
+            "report/prod/eu changed",
+            "report/prod/us changed",
+            "web/dev/eu changed",
+            "web/prod/eu changed",
+            "web/prod/us changed"
+        ]
+    );
+    assert_eq!(report["tier"], "manual");
+}
+
+/// Commits with a fixed date, so the comment's history notes are the same every run.
+fn commit_at(test: &Test, message: &str, date: &str) {
+    test.git(&["add", "-A"]);
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=Ana", "-c", "user.email=ana@example.com"])
+        .args(["commit", "-q", "--allow-empty", "-m", message])
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .current_dir(test.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn markdown_comment_for_two_environments_needing_manual() {
+    let test = Test::fixture("basic");
+    // dev soaks for 1000 days: a version promoted out of it has not soaked.
+    test.edit(
+        "catalog/environments.yaml",
+        "approval: auto\n",
+        "approval: auto\n    soak: 1000d\n",
+    );
+    test.expect(&["build"], 0);
+    test.commit("base");
+    // prod ran 1.0.0 once and was rolled back to 0.9.0.
+    let (old, new) = ("image: { tag: \"0.9.0\" }", "image: { tag: \"1.0.0\" }");
+    test.edit("catalog/services/web.yaml", old, new);
+    commit_at(&test, "prod to 1.0.0", "2026-01-02T10:00:00Z");
+    test.edit("catalog/services/web.yaml", new, old);
+    commit_at(&test, "roll prod back", "2026-01-03T10:00:00Z");
+    // The pull request: promote 1.0.0 again, a hostile value, and an archetype edit.
+    test.edit("catalog/services/web.yaml", old, new);
+    test.edit(
+        "catalog/services/jobs.yaml",
+        "probe_command: /bin/healthcheck --live",
+        "probe_command: \"/bin/x\\n## not a heading | `tick` ```` <details>{{ v }}</details>\"",
+    );
+    test.edit(
+        "archetypes/worker/deployment.yaml.j2",
+        "revisionHistoryLimit: 5",
+        "revisionHistoryLimit: 7",
+    );
+    let out = test.expect(&["affected", "--base", "HEAD", "--format", "markdown"], 0);
+    insta::assert_snapshot!("affected_markdown_two_envs", out.stdout);
+}
+
+#[test]
+fn markdown_comment_is_summarised_when_too_large() {
+    let test = Test::fixture("basic");
+    test.commit("base");
+    let jobs = test.read("catalog/services/jobs.yaml");
+    for i in 0..200 {
+        let text = jobs
+            .replace("name: jobs", &format!("name: svc-{i:03}"))
+            .replace("    regions: [us]\n", "");
+        test.write(&format!("catalog/services/svc-{i:03}.yaml"), &text);
+    }
+    let out = test.expect(&["affected", "--base", "HEAD", "--format", "markdown"], 0);
+    assert!(out.stdout.chars().count() < 65_536, "{}", out.stdout.len());
+    insta::assert_snapshot!("affected_markdown_summarised", out.stdout);
+}
+
+#[test]
+fn markdown_comment_says_a_platform_file_needs_manual_with_no_output_change() {
+    let test = changed(|t| t.edit("catalog/profiles.yaml", "profiles:", "# reviewed\nprofiles:"));
+    let out = test.expect(&["affected", "--base", "HEAD~1", "--format", "markdown"], 0);
+    insta::assert_snapshot!("affected_markdown_platform_only", out.stdout);
+}

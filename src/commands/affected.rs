@@ -8,11 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
 use serde_json::json;
 
 use crate::catalog::{Approval, ENVIRONMENTS_FILE, PROFILES_FILE, SIZES_FILE, STAMP_FILE};
-use crate::changes::{self, ObjectChanges, Status};
+use crate::changes::{self, Changes, Status};
 use crate::cli::{Format, Settings};
 use crate::compile::{Resolution, TargetSummary, resolve_all};
 use crate::error::{Error, ExitStatus};
@@ -20,104 +19,34 @@ use crate::load::Sources;
 use crate::report;
 use crate::resolve::Rollout;
 
-#[derive(Serialize)]
-struct AffectedTarget {
-    service: String,
-    env: String,
-    region: String,
-    cluster: String,
-    namespace: String,
-    status: Status,
-    tier: Approval,
-    #[serde(skip)]
-    env_approval: Approval,
-    reasons: Vec<String>,
-    objects: ObjectChanges,
-}
+mod comment;
+mod incremental;
+mod target;
+
+use target::AffectedTarget;
 
 pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<ExitStatus, Error> {
-    let old_sources = Sources::from_git(&settings.root, base).map_err(Error::Git)?;
-    let new_sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
+    let (old_sources, new_sources) = incremental::sources(settings, base)?;
     let platform_files = changed_platform_files(&old_sources, &new_sources);
-    let resolve = |sources: Sources, side: &str| -> Result<Resolution, Error> {
-        let resolution = resolve_all(sources);
-        if !resolution.diags.is_empty() {
-            report::diagnostics(settings, &resolution.sources, &resolution.diags);
-            return Err(Error::refused(format!(
-                "the catalog at {side} has errors, so its output cannot be compared"
-            )));
-        }
-        Ok(resolution)
-    };
-    let old = resolve(old_sources, &format!("`{base}`"))?;
-    let new = resolve(new_sources, "the working tree")?;
-    // Output is a pure function of a target's fingerprint inputs: only
-    // targets whose inputs differ (or exist on one side) need rendering.
-    let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
-        r.targets.iter().zip(&r.inputs).map(|(t, h)| (t.id(), *h)).collect()
-    };
-    let (old_inputs, new_inputs) = (inputs_of(&old), inputs_of(&new));
-    let differs = |id: &str| old_inputs.get(id) != new_inputs.get(id);
-    let (old_files, old_diags) = old.render(&|t| differs(&t.id()));
-    let (new_files, new_diags) = new.render(&|t| differs(&t.id()));
-    for (diags, r, side) in [
-        (old_diags, &old, format!("`{base}`")),
-        (new_diags, &new, "the working tree".to_string()),
-    ] {
-        if !diags.is_empty() {
-            report::diagnostics(settings, &r.sources, &diags);
-            return Err(Error::refused(format!(
-                "a target at {side} does not render, so its output cannot be compared"
-            )));
-        }
-    }
-    let changes = changes::compare(&old_files, &new_files);
-
-    let index = |r: &Resolution| -> BTreeMap<String, TargetSummary> {
-        r.summaries().into_iter().map(|t| (t.id(), t)).collect()
-    };
-    let (before, after) = (index(&old), index(&new));
-    let largest = new.largest_size.clone();
-    let rollouts = |r: &Resolution| -> HashMap<String, Option<Rollout>> {
-        r.targets.iter().map(|t| (t.id(), t.values.rollout.clone())).collect()
-    };
-    let (old_rollouts, new_rollouts) = (rollouts(&old), rollouts(&new));
-    let mut targets = Vec::new();
-    for change in &changes.targets {
-        let id = change.id();
-        let (Some(summary), previous) = (after.get(&id).or_else(|| before.get(&id)), before.get(&id)) else {
-            continue;
-        };
-        let (mut tier, mut reasons) =
-            target_tier(summary, previous, change.status, largest.as_deref(), &platform_files);
-        if let (Some(was), Some(now)) = (old_rollouts.get(&id), new_rollouts.get(&id)) {
-            let delivery = rollout_reasons(was.as_ref(), now.as_ref());
-            if !delivery.is_empty() {
-                tier = Approval::Manual;
-                reasons.extend(delivery);
-            }
-        }
-        targets.push(AffectedTarget {
-            service: summary.service.clone(),
-            env: summary.env.clone(),
-            region: summary.region.clone(),
-            cluster: summary.cluster.clone(),
-            namespace: summary.namespace.clone(),
-            status: change.status,
-            tier,
-            env_approval: summary.approval,
-            reasons,
-            objects: change.objects.clone(),
-        });
-    }
+    let old = resolve(settings, old_sources, &format!("`{base}`"))?;
+    let new = resolve(settings, new_sources, "the working tree")?;
+    let changes = render_changes(settings, base, &old, &new)?;
+    let targets = affected_targets(&old, &new, &changes, &platform_files);
     let (tier, reasons) = change_tier(&targets, &platform_files);
     let (tier, reasons) = exception_tier(&old, &new, tier, reasons);
 
     let text = match settings.format {
-        Format::Text | Format::Markdown => text_report(&targets, tier, &reasons),
+        Format::Text => text_report(&targets, tier, &reasons),
+        Format::Markdown => comment::markdown(&comment::Comment {
+            root: &settings.root,
+            base,
+            tier,
+            reasons: &reasons,
+            platform_files: &platform_files,
+            targets: &targets,
+            old: &old,
+            new: &new,
+        }),
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&json!({
                 "base": base,
@@ -136,6 +65,89 @@ pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<Ex
     };
     report::stdout(&text);
     Ok(ExitStatus::Ok)
+}
+
+/// One side resolved, or refused when its catalog has errors.
+fn resolve(settings: &Settings, sources: Sources, side: &str) -> Result<Resolution, Error> {
+    let resolution = resolve_all(sources);
+    if !resolution.diags.is_empty() {
+        report::diagnostics(settings, &resolution.sources, &resolution.diags);
+        return Err(Error::refused(format!(
+            "the catalog at {side} has errors, so its output cannot be compared"
+        )));
+    }
+    Ok(resolution)
+}
+
+/// Renders the targets whose fingerprint inputs differ on both sides and
+/// compares the bytes: output is a pure function of those inputs.
+fn render_changes(settings: &Settings, base: &str, old: &Resolution, new: &Resolution) -> Result<Changes, Error> {
+    let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
+        r.targets.iter().zip(&r.inputs).map(|(t, h)| (t.id(), *h)).collect()
+    };
+    let (old_inputs, new_inputs) = (inputs_of(old), inputs_of(new));
+    let differs = |id: &str| old_inputs.get(id) != new_inputs.get(id);
+    let (old_files, old_diags) = old.render(&|t| differs(&t.id()));
+    let (new_files, new_diags) = new.render(&|t| differs(&t.id()));
+    for (diags, r, side) in [
+        (old_diags, old, format!("`{base}`")),
+        (new_diags, new, "the working tree".to_string()),
+    ] {
+        if !diags.is_empty() {
+            report::diagnostics(settings, &r.sources, &diags);
+            return Err(Error::refused(format!(
+                "a target at {side} does not render, so its output cannot be compared"
+            )));
+        }
+    }
+    Ok(changes::compare(&old_files, &new_files))
+}
+
+/// Each changed target with its tier and the reasons for it.
+fn affected_targets(
+    old: &Resolution,
+    new: &Resolution,
+    changes: &Changes,
+    platform_files: &[String],
+) -> Vec<AffectedTarget> {
+    let index = |r: &Resolution| -> BTreeMap<String, TargetSummary> {
+        r.summaries().into_iter().map(|t| (t.id(), t)).collect()
+    };
+    let (before, after) = (index(old), index(new));
+    let largest = new.largest_size.clone();
+    let rollouts = |r: &Resolution| -> HashMap<String, Option<Rollout>> {
+        r.targets.iter().map(|t| (t.id(), t.values.rollout.clone())).collect()
+    };
+    let (old_rollouts, new_rollouts) = (rollouts(old), rollouts(new));
+    let mut targets = Vec::new();
+    for change in &changes.targets {
+        let id = change.id();
+        let (Some(summary), previous) = (after.get(&id).or_else(|| before.get(&id)), before.get(&id)) else {
+            continue;
+        };
+        let (mut tier, mut reasons) = target_tier(summary, previous, change.status, largest.as_deref(), platform_files);
+        if let (Some(was), Some(now)) = (old_rollouts.get(&id), new_rollouts.get(&id)) {
+            let delivery = rollout_reasons(was.as_ref(), now.as_ref());
+            if !delivery.is_empty() {
+                tier = Approval::Manual;
+                reasons.extend(delivery);
+            }
+        }
+        targets.push(AffectedTarget {
+            service: summary.service.clone(),
+            env: summary.env.clone(),
+            region: summary.region.clone(),
+            cluster: summary.cluster.clone(),
+            namespace: summary.namespace.clone(),
+            status: change.status,
+            tier,
+            env_approval: summary.approval,
+            reasons,
+            objects: change.objects.clone(),
+            files: change.files.clone(),
+        });
+    }
+    targets
 }
 
 /// Platform-owned inputs (SPEC §3) that differ between the two sides.

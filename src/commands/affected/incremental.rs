@@ -1,0 +1,101 @@
+//! The two sides `affected` compares, read by content: when only service
+//! files differ between the base revision and the working tree, both sides
+//! hold the shared files and just the service files that differ, so only
+//! those services are resolved and rendered. Any other input that differs
+//! (a profile, an archetype, stamp.yaml) can change every target: then both
+//! sides are read in full, as before.
+
+use std::collections::BTreeSet;
+
+use crate::cli::Settings;
+use crate::error::Error;
+use crate::git;
+use crate::load::{MAX_FILE_BYTES, Sources};
+use crate::paths::{INPUT_DIRS, STAMP_FILE, service_of_file};
+
+/// The base revision's inputs and the working tree's, trimmed to the
+/// services that differ when nothing shared does.
+pub(super) fn sources(settings: &Settings, base: &str) -> Result<(Sources, Sources), Error> {
+    let new = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
+    match trimmed(settings, base, &new).map_err(Error::Git)? {
+        Some(pair) => Ok(pair),
+        None => Ok((Sources::from_git(&settings.root, base).map_err(Error::Git)?, new)),
+    }
+}
+
+/// Both sides trimmed, or None when a full read is needed: a shared input
+/// differs, or the base holds what the full reader judges file by file
+/// (a symlink, a file too large, not UTF-8), or the working tree has a
+/// file that could not be read.
+fn trimmed(settings: &Settings, base: &str, new: &Sources) -> Result<Option<(Sources, Sources)>, String> {
+    let root = &settings.root;
+    let Some(commit) = git::commit_of(root, base)? else {
+        // The full reader says why the revision is missing.
+        return Ok(None);
+    };
+    let mut pathspec = vec![STAMP_FILE];
+    pathspec.extend(INPUT_DIRS);
+    let tree = git::ls_tree(root, &commit, &pathspec)?;
+    let plain = |e: &git::TreeEntry| {
+        matches!(e.mode.as_str(), "100644" | "100755")
+            && e.size.is_some_and(|s| s <= MAX_FILE_BYTES)
+            // A SHA-256 repository's ids are compared by the full reader.
+            && e.oid.len() == 40
+    };
+    if !new.problems().is_empty() || !tree.values().all(plain) {
+        return Ok(None);
+    }
+    // Paths whose content differs, by git blob id.
+    let mut differ: BTreeSet<&str> = tree
+        .keys()
+        .filter(|path| new.get(path).is_none())
+        .map(String::as_str)
+        .collect();
+    differ.extend(
+        new.iter()
+            .filter(|(path, text)| tree.get(*path).is_none_or(|e| e.oid != blob_id(text.as_bytes())))
+            .map(|(path, _)| path),
+    );
+    // A non-`.yaml` file under catalog/services/ is reported by both sides alike: shared.
+    if differ.iter().any(|path| service_of_file(path).is_none()) {
+        return Ok(None);
+    }
+    let wanted: Vec<&git::TreeEntry> = differ.iter().filter_map(|path| tree.get(*path)).collect();
+    let blobs = git::cat_blobs(root, wanted.iter().map(|e| e.oid.as_str()))?;
+    let (mut old_side, mut new_side) = (Sources::default(), Sources::default());
+    for (entry, bytes) in wanted.iter().zip(blobs) {
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Ok(None);
+        };
+        old_side.insert(entry.path.clone(), text);
+    }
+    for (path, text) in new.iter() {
+        if service_of_file(path).is_none() {
+            old_side.insert(path, text);
+            new_side.insert(path, text);
+        } else if differ.contains(path) {
+            new_side.insert(path, text);
+        }
+    }
+    Ok(Some((old_side, new_side)))
+}
+
+/// The id git gives a blob of these bytes (SHA-1 object format).
+fn blob_id(bytes: &[u8]) -> String {
+    let mut hash = sha1_smol::Sha1::new();
+    hash.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hash.update(bytes);
+    hash.digest().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn blob_ids_match_git() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(super::blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+    }
+}
