@@ -15,6 +15,7 @@ mod incremental;
 mod onboarding;
 mod ops;
 mod policy;
+mod preview;
 mod rollout;
 mod shard;
 mod trust_cli;

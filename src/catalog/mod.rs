@@ -137,6 +137,9 @@ pub struct Environment {
     pub soak: Option<Spanned<u64>>,
     /// Where rollout analysis sends its queries.
     pub prometheus: Option<Spanned<String>>,
+    /// A template for pull-request previews (`stamp preview`), never a target
+    /// of `stamp build`; it has exactly one region.
+    pub preview: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -519,76 +522,11 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
         .require(&f, "limits", &what)
         .and_then(|n| read_resources(r, n, "limits"));
     if let (Some(requests), Some(limits)) = (&requests, &limits) {
-        for (key, request, limit) in [
-            ("cpu", &requests.cpu, &limits.cpu),
-            ("memory", &requests.memory, &limits.memory),
-        ] {
-            if let (Some(request), Some(limit)) = (request, limit) {
-                let (Ok(req), Ok(lim)) = (parse_quantity(&request.value), parse_quantity(&limit.value)) else {
-                    continue;
-                };
-                if req > lim {
-                    r.push(
-                        Diagnostic::new(
-                            r.file,
-                            request.pos,
-                            format!(
-                                "requests.{key} `{}` of {what} is above its limits.{key} `{}`",
-                                request.value, limit.value
-                            ),
-                        )
-                        .with_hint(format!("the limit is set on line {}", limit.pos.line)),
-                    );
-                }
-            }
-        }
+        check_requests_within_limits(r, &what, requests, limits);
     }
     let autoscaling = match f.get("autoscaling") {
         None => None,
-        Some(n) => {
-            let a = r.map(n, "autoscaling", &["min", "max", "cpu_utilization"])?;
-            let min = r
-                .require(&a, "min", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.min", 0, 10_000))
-                .filter(|min| {
-                    if min.value == 0 {
-                        r.push(
-                            Diagnostic::new(
-                                r.file,
-                                min.pos,
-                                format!(
-                                    "autoscaling.min of {what} is 0; a HorizontalPodAutoscaler scales between 1 and max"
-                                ),
-                            )
-                            .with_hint(
-                                "set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`",
-                            ),
-                        );
-                    }
-                    min.value > 0
-                });
-            let max = r
-                .require(&a, "max", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.max", 1, 10_000));
-            let cpu = r
-                .require(&a, "cpu_utilization", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.cpu_utilization", 1, 100));
-            let (min, max, cpu) = (min?, max?, cpu?);
-            if min.value > max.value {
-                r.error(
-                    min.pos,
-                    format!(
-                        "autoscaling.min {} of {what} is above autoscaling.max {}",
-                        min.value, max.value
-                    ),
-                );
-            }
-            Some(Autoscaling {
-                min,
-                max,
-                cpu_utilization: cpu,
-            })
-        }
+        Some(n) => Some(read_autoscaling(r, n, &what)?),
     };
     Some(Size {
         name,
@@ -599,12 +537,82 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
     })
 }
 
+/// A request above its limit is reported at the request.
+fn check_requests_within_limits(r: &mut Reader, what: &str, requests: &Resources, limits: &Resources) {
+    for (key, request, limit) in [
+        ("cpu", &requests.cpu, &limits.cpu),
+        ("memory", &requests.memory, &limits.memory),
+    ] {
+        let (Some(request), Some(limit)) = (request, limit) else {
+            continue;
+        };
+        let (Ok(req), Ok(lim)) = (parse_quantity(&request.value), parse_quantity(&limit.value)) else {
+            continue;
+        };
+        if req > lim {
+            r.push(
+                Diagnostic::new(
+                    r.file,
+                    request.pos,
+                    format!(
+                        "requests.{key} `{}` of {what} is above its limits.{key} `{}`",
+                        request.value, limit.value
+                    ),
+                )
+                .with_hint(format!("the limit is set on line {}", limit.pos.line)),
+            );
+        }
+    }
+}
+
+/// A size's `autoscaling` block: min 1 or more, and not above max.
+fn read_autoscaling(r: &mut Reader, n: &Node, what: &str) -> Option<Autoscaling> {
+    let a = r.map(n, "autoscaling", &["min", "max", "cpu_utilization"])?;
+    let min = r
+        .require(&a, "min", "autoscaling")
+        .and_then(|n| r.int(n, "autoscaling.min", 0, 10_000))
+        .filter(|min| {
+            if min.value == 0 {
+                r.push(
+                    Diagnostic::new(
+                        r.file,
+                        min.pos,
+                        format!("autoscaling.min of {what} is 0; a HorizontalPodAutoscaler scales between 1 and max"),
+                    )
+                    .with_hint("set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`"),
+                );
+            }
+            min.value > 0
+        });
+    let max = r
+        .require(&a, "max", "autoscaling")
+        .and_then(|n| r.int(n, "autoscaling.max", 1, 10_000));
+    let cpu = r
+        .require(&a, "cpu_utilization", "autoscaling")
+        .and_then(|n| r.int(n, "autoscaling.cpu_utilization", 1, 100));
+    let (min, max, cpu) = (min?, max?, cpu?);
+    if min.value > max.value {
+        r.error(
+            min.pos,
+            format!(
+                "autoscaling.min {} of {what} is above autoscaling.max {}",
+                min.value, max.value
+            ),
+        );
+    }
+    Some(Autoscaling {
+        min,
+        max,
+        cpu_utilization: cpu,
+    })
+}
+
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
     let f = r.map(
         node,
         &what,
-        &["approval", "regions", "require_digest", "soak", "prometheus"],
+        &["approval", "regions", "require_digest", "soak", "prometheus", "preview"],
     )?;
     let prometheus = f
         .get("prometheus")
@@ -663,6 +671,10 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
             .is_some_and(|v| v.value == "true")
     });
     let soak = f.get("soak").and_then(|n| read_soak(r, n));
+    let preview = match f.get("preview") {
+        None => Some(false),
+        Some(n) => read_preview(r, n, &what, &regions),
+    };
     Some(Environment {
         name,
         approval: approval?,
@@ -670,7 +682,29 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
         require_digest,
         soak,
         prometheus,
+        preview: preview?,
     })
+}
+
+/// `preview: true|false`; a preview environment has exactly one region,
+/// since a pull request's preview runs in one cluster.
+fn read_preview(r: &mut Reader, node: &Node, what: &str, regions: &[Region]) -> Option<bool> {
+    let preview = r.bool(node, "preview")?;
+    if preview && regions.len() != 1 {
+        r.push(
+            Diagnostic::new(
+                r.file,
+                node.pos,
+                format!(
+                    "{what} is a preview environment with {} regions; a preview environment has exactly one",
+                    regions.len()
+                ),
+            )
+            .with_hint("keep the one region preview namespaces are created in"),
+        );
+        return None;
+    }
+    Some(preview)
 }
 
 /// `soak: 24h`: a whole number of seconds (`s`), minutes (`m`), hours (`h`) or days (`d`).

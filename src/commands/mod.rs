@@ -10,6 +10,7 @@ pub(crate) mod flags;
 pub(crate) mod init;
 pub(crate) mod new;
 pub(crate) mod policy;
+pub(crate) mod preview;
 pub(crate) mod promote;
 pub(crate) mod rollback;
 pub(crate) mod validate;
