@@ -86,6 +86,11 @@ fn a_broken_preview_key_writes_nothing() {
     for (name, from, to) in [
         ("value", "preview: true", "preview: yes please"),
         (
+            "second",
+            "  preview:\n",
+            "  staging:\n    preview: true\n    regions:\n      eu: { cluster: https://staging-eu.example.com }\n  preview:\n",
+        ),
+        (
             "regions",
             "eu: { cluster: https://preview-eu.example.com }",
             "eu: { cluster: https://preview-eu.example.com }\n      us: { cluster: https://preview-us.example.com }",
@@ -196,6 +201,49 @@ fn bad_names_services_and_folders_are_refused() {
     }
     insta::assert_snapshot!("preview_refused", all);
     assert_eq!(test.read("notes/keep.txt"), "mine\n");
+}
+
+/// An absolute folder outside the repo is fine when empty or an earlier
+/// preview, and never `generated/` through another spelling.
+#[test]
+fn an_absolute_output_folder_outside_the_repo() {
+    let test = committed();
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("pr-3");
+    std::fs::create_dir(&dir).unwrap();
+    let dir = dir.to_str().unwrap();
+    let out = test.expect(
+        &["preview", "pr-3", "--base", "HEAD", "--service", "web", "--out", dir],
+        0,
+    );
+    assert_eq!(out.stdout, "web\tpr-3-web\n");
+    let out = test.expect(
+        &["preview", "pr-3", "--base", "HEAD", "--service", "jobs", "--out", dir],
+        0,
+    );
+    assert_eq!(out.stdout, "jobs\tpr-3-jobs\n");
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".stamp-preview", "jobs"]);
+    let generated = test.path().join("generated/../generated");
+    let out = test.expect(
+        &[
+            "preview",
+            "pr-3",
+            "--base",
+            "HEAD",
+            "--out",
+            generated.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert_eq!(
+        plain(&test, &out),
+        "error: `<repo>/generated/../generated` cannot hold a preview: `generated/` holds what Argo CD deploys; previews go elsewhere (default `preview/`)\n"
+    );
 }
 
 #[test]

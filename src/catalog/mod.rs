@@ -306,6 +306,7 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
     let profiles = parse_table(sources, PROFILES_FILE, "profiles", &mut diags, read_profile);
     let sizes = parse_table(sources, SIZES_FILE, "sizes", &mut diags, read_size);
     let environments = parse_table(sources, ENVIRONMENTS_FILE, "environments", &mut diags, read_environment);
+    one_preview_environment(&environments, &mut diags);
     let teams = parse_table(sources, TEAMS_FILE, "teams", &mut diags, read_team);
 
     let mut services = Vec::new();
@@ -684,6 +685,28 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
         prometheus,
         preview: preview?,
     })
+}
+
+/// Previews have one ApplicationSet and one AppProject: a second preview
+/// environment is an error at its name (so the build fails closed).
+fn one_preview_environment(environments: &Table<Environment>, diags: &mut Vec<Diagnostic>) {
+    let mut previews = environments.items.iter().filter(|e| e.preview);
+    let Some(first) = previews.next().map(|e| e.name.value.clone()) else {
+        return;
+    };
+    for name in previews.map(|e| &e.name) {
+        diags.push(
+            Diagnostic::new(
+                environments.file,
+                name.pos,
+                format!(
+                    "environment `{}` is a second preview environment; `{first}` is one already",
+                    name.value
+                ),
+            )
+            .with_hint("mark one environment `preview: true`"),
+        );
+    }
 }
 
 /// `preview: true|false`; a preview environment has exactly one region,
