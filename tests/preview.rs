@@ -257,3 +257,73 @@ fn without_a_preview_environment_preview_is_refused() {
     hint: add one environment with one region and `preview: true`
     ");
 }
+
+/// The workflow `stamp init` writes (the repo's own): least privilege,
+/// one stamp build, every matrix slot bounded, previews never for forks.
+/// CI also checks it against GitHub's workflow schema (`.ci/run`).
+#[test]
+fn the_workflow_builds_once_and_writes_only_where_it_must() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(".github/workflows/platform.yml")).unwrap();
+    let workflow: Value = serde_norway::from_str(&text).unwrap();
+    // `pull_request`, never `pull_request_target`: a fork's code never runs with write access.
+    let events: Vec<&String> = workflow["on"].as_object().unwrap().keys().collect();
+    assert_eq!(events, ["pull_request", "push"]);
+    assert_eq!(workflow["permissions"], serde_json::json!({"contents": "read"}));
+    assert_eq!(workflow["concurrency"]["cancel-in-progress"], true);
+    let jobs = workflow["jobs"].as_object().unwrap();
+    let mut writers = Vec::new();
+    let mut builds = Vec::new();
+    for (name, job) in jobs {
+        if let Some(permissions) = job["permissions"].as_object() {
+            for (scope, level) in permissions {
+                if level == "write" {
+                    writers.push(format!("{name}: {scope}"));
+                }
+            }
+        }
+        let steps = job["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if steps
+            .iter()
+            .any(|s| s["run"].as_str().is_some_and(|r| r.contains("cargo install")))
+        {
+            builds.push(name.as_str());
+        }
+        if job["strategy"]["matrix"].is_string() {
+            assert_eq!(job["strategy"]["max-parallel"], 20, "{name}");
+            assert!(
+                job["strategy"]["matrix"]
+                    .as_str()
+                    .unwrap()
+                    .contains("needs.plan.outputs.matrix-")
+            );
+        }
+        if job["permissions"]["contents"] == "write" || job["permissions"]["pull-requests"] == "write" {
+            let condition = job["if"].as_str().unwrap();
+            assert!(
+                condition.contains("github.event.pull_request.head.repo.full_name == github.repository"),
+                "{name} writes for forks: {condition}"
+            );
+        }
+    }
+    assert_eq!(
+        writers,
+        [
+            "comment: pull-requests",
+            "preview: contents",
+            "preview-cleanup: contents"
+        ]
+    );
+    assert_eq!(builds, ["stamp"]);
+    let plan = jobs["plan"]["steps"].as_array().unwrap();
+    let runs: Vec<&str> = plan.iter().filter_map(|s| s["run"].as_str()).collect();
+    let matrix_runs = runs.iter().filter(|r| r.contains("--format github-matrix")).count();
+    assert_eq!(matrix_runs, 1, "affected prints the matrices once");
+    let preview = jobs["preview"]["steps"].as_array().unwrap();
+    let push = preview.iter().filter_map(|s| s["run"].as_str()).collect::<String>();
+    assert!(push.contains("preview \"pr-$PR\" --base HEAD~1"), "{push}");
+    assert!(
+        push.contains("git push --force origin \"$commit:refs/heads/stamp-preview/pr-$PR\""),
+        "{push}"
+    );
+}
