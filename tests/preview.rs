@@ -107,6 +107,23 @@ fn a_broken_preview_key_writes_nothing() {
     }
 }
 
+/// The pull request generator needs GitHub's owner and repository.
+#[test]
+fn a_repo_url_without_owner_and_repository_writes_nothing() {
+    let test = Test::fixture("basic").overlay("preview");
+    test.expect(&["build"], 0);
+    let before = test.tree();
+    test.edit("stamp.yaml", "https://github.com/example/platform", "platform");
+    let out = test.expect(&["build"], 2);
+    insta::assert_snapshot!(out.messages(), @r"
+    error: stamp.yaml:1:11: repo_url `platform` has no owner and repository for the preview environment's pull request generator
+    hint: write the GitHub address, e.g. `https://github.com/acme/platform`
+    error: shared inputs have errors; nothing was written or removed
+    hint: the committed output is left as it was until the errors above are fixed
+    ");
+    assert_eq!(test.tree(), before);
+}
+
 #[test]
 fn a_service_listing_the_preview_environment_is_an_error_at_that_entry() {
     let test = Test::fixture("basic").overlay("preview");

@@ -32,6 +32,8 @@ pub const TEAMS_FILE: &str = "catalog/teams.yaml";
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub repo_url: Option<String>,
+    /// Where `repo_url` is written, for errors about it.
+    pub repo_url_pos: Pos,
     pub platform_team: String,
     pub argocd_namespace: String,
     pub argocd_project: String,
@@ -42,6 +44,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             repo_url: None,
+            repo_url_pos: Pos::START,
             platform_team: "@acme/platform".into(),
             argocd_namespace: "argocd".into(),
             argocd_project: "default".into(),
@@ -307,6 +310,9 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
     let sizes = parse_table(sources, SIZES_FILE, "sizes", &mut diags, read_size);
     let environments = parse_table(sources, ENVIRONMENTS_FILE, "environments", &mut diags, read_environment);
     one_preview_environment(&environments, &mut diags);
+    if environments.items.iter().any(|e| e.preview) {
+        check_github_repo(&settings, &mut diags);
+    }
     let teams = parse_table(sources, TEAMS_FILE, "teams", &mut diags, read_team);
 
     let mut services = Vec::new();
@@ -376,6 +382,7 @@ fn parse_settings(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (Settings, 
         Ok(node) => {
             if let Some(f) = r.map(&node, "stamp.yaml", &["repo_url", "platform_team", "argocd"]) {
                 if let Some(n) = f.get("repo_url") {
+                    settings.repo_url_pos = n.pos;
                     settings.repo_url = r.string(n, "repo_url").map(|s| s.value);
                 }
                 if let Some(n) = f.get("platform_team")
@@ -705,6 +712,37 @@ fn one_preview_environment(environments: &Table<Environment>, diags: &mut Vec<Di
                 ),
             )
             .with_hint("mark one environment `preview: true`"),
+        );
+    }
+}
+
+/// GitHub's owner and repository: the last two path segments of `repo_url`,
+/// without `.git` (`https://github.com/acme/platform.git`,
+/// `git@github.com:acme/platform`).
+pub fn github_repo(repo_url: &str) -> Option<(&str, &str)> {
+    let trimmed = repo_url.trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
+    let mut segments = trimmed.rsplit(['/', ':']);
+    let repo = segments.next().filter(|s| !s.is_empty())?;
+    let owner = segments.next().filter(|s| !s.is_empty())?;
+    Some((owner, repo))
+}
+
+/// The preview ApplicationSet's pull request generator needs GitHub's owner
+/// and repository from `repo_url`.
+fn check_github_repo(settings: &Settings, diags: &mut Vec<Diagnostic>) {
+    if let Some(url) = &settings.repo_url
+        && github_repo(url).is_none()
+    {
+        diags.push(
+            Diagnostic::new(
+                STAMP_FILE,
+                settings.repo_url_pos,
+                format!(
+                    "repo_url `{url}` has no owner and repository for the preview environment's pull request generator"
+                ),
+            )
+            .with_hint("write the GitHub address, e.g. `https://github.com/acme/platform`"),
         );
     }
 }

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::catalog::{Approval, Environment, Settings};
+use crate::catalog::{Approval, Environment, Settings, github_repo};
 use crate::emit::{GENERATED_HEADER, MANIFESTS_FILE, TARGET_FILE, yaml};
 
 pub fn path(env: &str) -> String {
@@ -97,18 +97,6 @@ pub fn environment_file(settings: &Settings, repo_url: &str, env: &Environment) 
     }
 }
 
-/// GitHub's owner and repository: the last two path segments of `repo_url`,
-/// without `.git` (`https://github.com/acme/platform.git`,
-/// `git@github.com:acme/platform`).
-pub fn github_repo(repo_url: &str) -> Option<(&str, &str)> {
-    let trimmed = repo_url.trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
-    let mut segments = trimmed.rsplit(['/', ':']);
-    let repo = segments.next().filter(|s| !s.is_empty())?;
-    let owner = segments.next().filter(|s| !s.is_empty())?;
-    Some((owner, repo))
-}
-
 /// One Application per pull request labelled `preview`, syncing the branch
 /// the workflow pushes `stamp preview` output to, and the AppProject that
 /// fences it in: the preview cluster, namespaces `pr-*`, and no
@@ -192,7 +180,7 @@ pub fn preview(settings: &Settings, repo_url: &str, env: &Environment) -> String
 
 #[cfg(test)]
 mod tests {
-    use super::github_repo;
+    use crate::catalog::github_repo;
 
     #[test]
     fn the_github_repo_is_the_last_two_segments_without_git() {
