@@ -108,6 +108,20 @@ pub enum Command {
     New(NewArgs),
     /// List the built-in policy rules, `policies/*.rego` and the exceptions in force
     Policy,
+    /// Render a pull request's preview: the services changed since REV, in the preview environment
+    Preview {
+        /// The preview's name, `pr-<number>`; namespaces are `<NAME>-<service>`
+        name: String,
+        /// The git revision the pull request branches from, e.g. `origin/main`
+        #[arg(long, value_name = "REV")]
+        base: String,
+        /// Preview this service too, changed or not (repeatable)
+        #[arg(long = "service", value_name = "SERVICE")]
+        services: Vec<String>,
+        /// The folder to replace with the preview; never `generated/`
+        #[arg(long, value_name = "DIR", default_value = "preview")]
+        out: PathBuf,
+    },
     /// Scaffold a new platform repo: built-ins, an example catalog, CI and pre-commit
     Init {
         /// Where to create it [default: `-C DIR`, else the current directory]

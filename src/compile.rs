@@ -751,8 +751,8 @@ fn emit_shared(root: &Path, catalog: &Catalog, plan: &mut Plan, diags: &mut Vec<
         }
         (Some(url), false) => {
             for env in &catalog.environments.items {
-                let text = argocd::application_set(&catalog.settings, url, env);
-                plan.files.insert(argocd::path(&env.name.value), text);
+                let (path, text) = argocd::environment_file(&catalog.settings, url, env);
+                plan.files.insert(path, text);
             }
             for env in &catalog.environments.broken {
                 plan.keep.insert(argocd::path(env));

@@ -7,15 +7,6 @@ use std::path::Path;
 
 const MAX_LINES: usize = 80;
 
-/// Offenders in files other engineers were editing when this test landed,
-/// as `path::function`.
-// TODO(issue 10): shorten these (or give each a `long:` reason) and shrink
-// this list to empty.
-const NOT_YET_SHORT: &[&str] = &[
-    "src/catalog/mod.rs::read_size",
-    "src/resolve/mod.rs::resolve_service",
-];
-
 /// A function found in a file: its name, the line of `fn` (0-based) and its
 /// length in lines.
 #[derive(Debug, PartialEq)]
@@ -195,23 +186,10 @@ fn offenders(src: &Path) -> Vec<String> {
 fn no_function_runs_over_80_lines_without_saying_why() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let found = offenders(&src);
-    let name = |o: &String| o.split(" (").next().unwrap_or_default().to_string();
-    let new: Vec<&String> = found
-        .iter()
-        .filter(|o| !NOT_YET_SHORT.contains(&name(o).as_str()))
-        .collect();
-    let fixed: Vec<&&str> = NOT_YET_SHORT
-        .iter()
-        .filter(|a| !found.iter().any(|o| name(o) == **a))
-        .collect();
     assert!(
-        new.is_empty(),
+        found.is_empty(),
         "functions over {MAX_LINES} lines; split them, or say why above the signature with `long:`:\n{}",
-        new.iter().map(|o| o.as_str()).collect::<Vec<_>>().join("\n")
-    );
-    assert!(
-        fixed.is_empty(),
-        "no longer over the limit, take them off `NOT_YET_SHORT`: {fixed:?}"
+        found.join("\n")
     );
 }
 

@@ -112,6 +112,12 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Rollback { service, env, to } => commands::rollback::run(&settings, &service, &env, to.as_deref()),
         Command::Flags { services, envs, .. } => commands::flags::run(&settings, &services, &envs),
         Command::Policy => commands::policy::run(&settings),
+        Command::Preview {
+            name,
+            base,
+            services,
+            out,
+        } => commands::preview::run(&settings, &name, &base, &services, &out),
         Command::Init { .. } => unreachable!("handled before the repo is looked for"),
     }
 }

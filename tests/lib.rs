@@ -17,6 +17,7 @@ mod noop;
 mod onboarding;
 mod ops;
 mod policy;
+mod preview;
 mod rollout;
 mod shard;
 mod trust_cli;

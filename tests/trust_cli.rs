@@ -123,7 +123,7 @@ fn version_names_the_commit_it_was_built_from() {
 fn run_pin_step(repo: &Path) -> (i32, String, String) {
     let workflow: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(repo.join(".github/workflows/platform.yml")).unwrap()).unwrap();
-    let step = workflow["jobs"]["plan"]["steps"]
+    let step = workflow["jobs"]["stamp"]["steps"]
         .as_sequence()
         .unwrap()
         .iter()

@@ -32,6 +32,8 @@ pub const TEAMS_FILE: &str = "catalog/teams.yaml";
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub repo_url: Option<String>,
+    /// Where `repo_url` is written, for errors about it.
+    pub repo_url_pos: Pos,
     pub platform_team: String,
     pub argocd_namespace: String,
     pub argocd_project: String,
@@ -42,6 +44,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             repo_url: None,
+            repo_url_pos: Pos::START,
             platform_team: "@acme/platform".into(),
             argocd_namespace: "argocd".into(),
             argocd_project: "default".into(),
@@ -137,6 +140,9 @@ pub struct Environment {
     pub soak: Option<Spanned<u64>>,
     /// Where rollout analysis sends its queries.
     pub prometheus: Option<Spanned<String>>,
+    /// A template for pull-request previews (`stamp preview`), never a target
+    /// of `stamp build`; it has exactly one region.
+    pub preview: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -303,6 +309,10 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
     let profiles = parse_table(sources, PROFILES_FILE, "profiles", &mut diags, read_profile);
     let sizes = parse_table(sources, SIZES_FILE, "sizes", &mut diags, read_size);
     let environments = parse_table(sources, ENVIRONMENTS_FILE, "environments", &mut diags, read_environment);
+    one_preview_environment(&environments, &mut diags);
+    if environments.items.iter().any(|e| e.preview) {
+        check_github_repo(&settings, &mut diags);
+    }
     let teams = parse_table(sources, TEAMS_FILE, "teams", &mut diags, read_team);
 
     let mut services = Vec::new();
@@ -372,6 +382,7 @@ fn parse_settings(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (Settings, 
         Ok(node) => {
             if let Some(f) = r.map(&node, "stamp.yaml", &["repo_url", "platform_team", "argocd"]) {
                 if let Some(n) = f.get("repo_url") {
+                    settings.repo_url_pos = n.pos;
                     settings.repo_url = r.string(n, "repo_url").map(|s| s.value);
                 }
                 if let Some(n) = f.get("platform_team")
@@ -519,76 +530,11 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
         .require(&f, "limits", &what)
         .and_then(|n| read_resources(r, n, "limits"));
     if let (Some(requests), Some(limits)) = (&requests, &limits) {
-        for (key, request, limit) in [
-            ("cpu", &requests.cpu, &limits.cpu),
-            ("memory", &requests.memory, &limits.memory),
-        ] {
-            if let (Some(request), Some(limit)) = (request, limit) {
-                let (Ok(req), Ok(lim)) = (parse_quantity(&request.value), parse_quantity(&limit.value)) else {
-                    continue;
-                };
-                if req > lim {
-                    r.push(
-                        Diagnostic::new(
-                            r.file,
-                            request.pos,
-                            format!(
-                                "requests.{key} `{}` of {what} is above its limits.{key} `{}`",
-                                request.value, limit.value
-                            ),
-                        )
-                        .with_hint(format!("the limit is set on line {}", limit.pos.line)),
-                    );
-                }
-            }
-        }
+        check_requests_within_limits(r, &what, requests, limits);
     }
     let autoscaling = match f.get("autoscaling") {
         None => None,
-        Some(n) => {
-            let a = r.map(n, "autoscaling", &["min", "max", "cpu_utilization"])?;
-            let min = r
-                .require(&a, "min", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.min", 0, 10_000))
-                .filter(|min| {
-                    if min.value == 0 {
-                        r.push(
-                            Diagnostic::new(
-                                r.file,
-                                min.pos,
-                                format!(
-                                    "autoscaling.min of {what} is 0; a HorizontalPodAutoscaler scales between 1 and max"
-                                ),
-                            )
-                            .with_hint(
-                                "set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`",
-                            ),
-                        );
-                    }
-                    min.value > 0
-                });
-            let max = r
-                .require(&a, "max", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.max", 1, 10_000));
-            let cpu = r
-                .require(&a, "cpu_utilization", "autoscaling")
-                .and_then(|n| r.int(n, "autoscaling.cpu_utilization", 1, 100));
-            let (min, max, cpu) = (min?, max?, cpu?);
-            if min.value > max.value {
-                r.error(
-                    min.pos,
-                    format!(
-                        "autoscaling.min {} of {what} is above autoscaling.max {}",
-                        min.value, max.value
-                    ),
-                );
-            }
-            Some(Autoscaling {
-                min,
-                max,
-                cpu_utilization: cpu,
-            })
-        }
+        Some(n) => Some(read_autoscaling(r, n, &what)?),
     };
     Some(Size {
         name,
@@ -599,12 +545,82 @@ fn read_size(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Size>
     })
 }
 
+/// A request above its limit is reported at the request.
+fn check_requests_within_limits(r: &mut Reader, what: &str, requests: &Resources, limits: &Resources) {
+    for (key, request, limit) in [
+        ("cpu", &requests.cpu, &limits.cpu),
+        ("memory", &requests.memory, &limits.memory),
+    ] {
+        let (Some(request), Some(limit)) = (request, limit) else {
+            continue;
+        };
+        let (Ok(req), Ok(lim)) = (parse_quantity(&request.value), parse_quantity(&limit.value)) else {
+            continue;
+        };
+        if req > lim {
+            r.push(
+                Diagnostic::new(
+                    r.file,
+                    request.pos,
+                    format!(
+                        "requests.{key} `{}` of {what} is above its limits.{key} `{}`",
+                        request.value, limit.value
+                    ),
+                )
+                .with_hint(format!("the limit is set on line {}", limit.pos.line)),
+            );
+        }
+    }
+}
+
+/// A size's `autoscaling` block: min 1 or more, and not above max.
+fn read_autoscaling(r: &mut Reader, n: &Node, what: &str) -> Option<Autoscaling> {
+    let a = r.map(n, "autoscaling", &["min", "max", "cpu_utilization"])?;
+    let min = r
+        .require(&a, "min", "autoscaling")
+        .and_then(|n| r.int(n, "autoscaling.min", 0, 10_000))
+        .filter(|min| {
+            if min.value == 0 {
+                r.push(
+                    Diagnostic::new(
+                        r.file,
+                        min.pos,
+                        format!("autoscaling.min of {what} is 0; a HorizontalPodAutoscaler scales between 1 and max"),
+                    )
+                    .with_hint("set `min: 1` or more; a service meant to stop removes hpa and sets `replicas: 0`"),
+                );
+            }
+            min.value > 0
+        });
+    let max = r
+        .require(&a, "max", "autoscaling")
+        .and_then(|n| r.int(n, "autoscaling.max", 1, 10_000));
+    let cpu = r
+        .require(&a, "cpu_utilization", "autoscaling")
+        .and_then(|n| r.int(n, "autoscaling.cpu_utilization", 1, 100));
+    let (min, max, cpu) = (min?, max?, cpu?);
+    if min.value > max.value {
+        r.error(
+            min.pos,
+            format!(
+                "autoscaling.min {} of {what} is above autoscaling.max {}",
+                min.value, max.value
+            ),
+        );
+    }
+    Some(Autoscaling {
+        min,
+        max,
+        cpu_utilization: cpu,
+    })
+}
+
 fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Option<Environment> {
     let what = format!("environment `{}`", name.value);
     let f = r.map(
         node,
         &what,
-        &["approval", "regions", "require_digest", "soak", "prometheus"],
+        &["approval", "regions", "require_digest", "soak", "prometheus", "preview"],
     )?;
     let prometheus = f
         .get("prometheus")
@@ -663,6 +679,10 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
             .is_some_and(|v| v.value == "true")
     });
     let soak = f.get("soak").and_then(|n| read_soak(r, n));
+    let preview = match f.get("preview") {
+        None => Some(false),
+        Some(n) => read_preview(r, n, &what, &regions),
+    };
     Some(Environment {
         name,
         approval: approval?,
@@ -670,7 +690,82 @@ fn read_environment(r: &mut Reader, name: Spanned<String>, node: &Node) -> Optio
         require_digest,
         soak,
         prometheus,
+        preview: preview?,
     })
+}
+
+/// Previews have one ApplicationSet and one AppProject: a second preview
+/// environment is an error at its name (so the build fails closed).
+fn one_preview_environment(environments: &Table<Environment>, diags: &mut Vec<Diagnostic>) {
+    let mut previews = environments.items.iter().filter(|e| e.preview);
+    let Some(first) = previews.next().map(|e| e.name.value.clone()) else {
+        return;
+    };
+    for name in previews.map(|e| &e.name) {
+        diags.push(
+            Diagnostic::new(
+                environments.file,
+                name.pos,
+                format!(
+                    "environment `{}` is a second preview environment; `{first}` is one already",
+                    name.value
+                ),
+            )
+            .with_hint("mark one environment `preview: true`"),
+        );
+    }
+}
+
+/// GitHub's owner and repository: the last two path segments of `repo_url`,
+/// without `.git` (`https://github.com/acme/platform.git`,
+/// `git@github.com:acme/platform`).
+pub fn github_repo(repo_url: &str) -> Option<(&str, &str)> {
+    let trimmed = repo_url.trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
+    let mut segments = trimmed.rsplit(['/', ':']);
+    let repo = segments.next().filter(|s| !s.is_empty())?;
+    let owner = segments.next().filter(|s| !s.is_empty())?;
+    Some((owner, repo))
+}
+
+/// The preview ApplicationSet's pull request generator needs GitHub's owner
+/// and repository from `repo_url`.
+fn check_github_repo(settings: &Settings, diags: &mut Vec<Diagnostic>) {
+    if let Some(url) = &settings.repo_url
+        && github_repo(url).is_none()
+    {
+        diags.push(
+            Diagnostic::new(
+                STAMP_FILE,
+                settings.repo_url_pos,
+                format!(
+                    "repo_url `{url}` has no owner and repository for the preview environment's pull request generator"
+                ),
+            )
+            .with_hint("write the GitHub address, e.g. `https://github.com/acme/platform`"),
+        );
+    }
+}
+
+/// `preview: true|false`; a preview environment has exactly one region,
+/// since a pull request's preview runs in one cluster.
+fn read_preview(r: &mut Reader, node: &Node, what: &str, regions: &[Region]) -> Option<bool> {
+    let preview = r.bool(node, "preview")?;
+    if preview && regions.len() != 1 {
+        r.push(
+            Diagnostic::new(
+                r.file,
+                node.pos,
+                format!(
+                    "{what} is a preview environment with {} regions; a preview environment has exactly one",
+                    regions.len()
+                ),
+            )
+            .with_hint("keep the one region preview namespaces are created in"),
+        );
+        return None;
+    }
+    Some(preview)
 }
 
 /// `soak: 24h`: a whole number of seconds (`s`), minutes (`m`), hours (`h`) or days (`d`).

@@ -39,6 +39,8 @@ generated/.stamp.lock
 generated/.stamp-cache
 generated/.stamp-writing
 .stamp-*.tmp
+# `stamp preview` output: CI pushes it to its own `stamp-preview/pr-<number>` branch.
+/preview/
 ";
 
 /// Where stamp's source lives: the pre-commit hooks and the CI workflow

@@ -11,6 +11,7 @@ pub(crate) mod init;
 pub(crate) mod new;
 pub(crate) mod noop;
 pub(crate) mod policy;
+pub(crate) mod preview;
 pub(crate) mod promote;
 pub(crate) mod rollback;
 pub(crate) mod session;

@@ -141,7 +141,9 @@ pub(crate) fn environments<'c>(
         }
     }
     for (env, _) in &service.overrides {
-        if !seen.contains(env.value.as_str()) {
+        // Every service can be previewed: its preview settings are not a listing.
+        let preview = catalog.environments.get(&env.value).is_some_and(|e| e.preview);
+        if !preview && !seen.contains(env.value.as_str()) {
             diags.push(
                 Diagnostic::new(
                     file,

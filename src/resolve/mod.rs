@@ -107,25 +107,7 @@ fn resolve_service(
 ) -> Option<Vec<Target>> {
     let profile = lookup::profile(catalog, broken_profiles, service, diags)?;
     let archetype = blueprints.archetypes.get(&profile.archetype.value)?;
-    // A scheduled archetype's CronJob is named after the service, and the
-    // CronJob controller appends 11 characters to name its Jobs.
-    if archetype.requires("schedule") && service.name.value.len() > MAX_CRONJOB_NAME {
-        diags.push(
-            Diagnostic::new(
-                &service.file,
-                service.name.pos,
-                format!(
-                    "CronJob name `{}` is {} characters long; Kubernetes allows {MAX_CRONJOB_NAME}",
-                    service.name.value,
-                    service.name.value.len()
-                ),
-            )
-            .with_hint(format!(
-                "archetype `{}` names its CronJob after the service: shorten the service name",
-                archetype.name
-            )),
-        );
-    }
+    check_cronjob_name(archetype, service, diags);
     let team = lookup::team(catalog, service, diags);
     let environments = lookup::environments(catalog, service, diags);
     let mut depends_on_broken = environments.depends_on_broken;
@@ -144,40 +126,176 @@ fn resolve_service(
     };
     let mut targets = Vec::new();
     for env in environments.found {
-        let override_layer = service
-            .overrides
-            .iter()
-            .find(|(e, _)| e.value == env.name.value)
-            .map(|(_, l)| l);
-        let layers = Layers::for_env(&scope, &env.name.value, override_layer);
-        let Some(mut shared) = layers::fold(&scope, &layers, diags) else {
+        if env.preview {
+            refuse_preview_env(service, env, diags);
+            continue;
+        }
+        let override_layer = override_for(service, env);
+        let Some(shared) = env_values(&scope, env, override_layer, diags) else {
             depends_on_broken = true;
             continue;
         };
-        if !digest_required(service, env, &shared.0, diags) {
-            depends_on_broken = true;
-            continue;
-        }
-        let (values, origins) = &mut shared;
-        values.migration = migration::fold(&scope, layers.levels(), origins, diags);
-        values.alerts = alerts::fold(&scope, layers.levels(), &values.components, origins, diags);
-        let rollout_cx = rollout::Context {
-            service_file: &service.file,
-            archetype,
-            env,
-        };
-        shared.0.rollout = rollout::resolve(&rollout_cx, &layers.rollout_levels(), &mut shared.1, diags);
-        shared.0.flags = flags::fold(&scope, layers.levels(), &env.name.value, &mut shared.1, diags);
-        if !shared.0.flags.is_empty() {
-            flags::check_component(&scope, layers.levels(), &shared.0.components, diags);
-        }
         for region in lookup::regions(&service.file, env, override_layer, diags) {
-            if let Some(target) = for_region(&scope, team, env, region, &shared, diags) {
-                targets.push(target);
+            let namespace = format!("{}-{}-{}", env.name.value, service.name.value, region.name.value);
+            if !namespace_fits(service, &namespace, "namespaces are `<env>-<service>-<region>`", diags) {
+                continue;
             }
+            targets.push(for_region(&scope, team, env, region, &shared, namespace));
         }
     }
     (!depends_on_broken).then_some(targets)
+}
+
+/// A scheduled archetype's CronJob is named after the service, and the
+/// CronJob controller appends 11 characters to name its Jobs.
+fn check_cronjob_name(archetype: &crate::blueprint::Blueprint, service: &Service, diags: &mut Vec<Diagnostic>) {
+    if archetype.requires("schedule") && service.name.value.len() > MAX_CRONJOB_NAME {
+        diags.push(
+            Diagnostic::new(
+                &service.file,
+                service.name.pos,
+                format!(
+                    "CronJob name `{}` is {} characters long; Kubernetes allows {MAX_CRONJOB_NAME}",
+                    service.name.value,
+                    service.name.value.len()
+                ),
+            )
+            .with_hint(format!(
+                "archetype `{}` names its CronJob after the service: shorten the service name",
+                archetype.name
+            )),
+        );
+    }
+}
+
+/// A preview environment is a template for `stamp preview`, never listed.
+fn refuse_preview_env(service: &Service, env: &Environment, diags: &mut Vec<Diagnostic>) {
+    let pos = service
+        .environments
+        .iter()
+        .find(|e| e.value == env.name.value)
+        .map_or(service.name.pos, |e| e.pos);
+    diags.push(
+        Diagnostic::new(
+            &service.file,
+            pos,
+            format!(
+                "environment `{}` is a preview environment; services do not list it",
+                env.name.value
+            ),
+        )
+        .with_hint(format!(
+            "every service can be previewed with `stamp preview`; settings for it go under `overrides.{}`",
+            env.name.value
+        )),
+    );
+}
+
+fn override_for<'s>(service: &'s Service, env: &Environment) -> Option<&'s crate::catalog::Layer> {
+    service
+        .overrides
+        .iter()
+        .find(|(e, _)| e.value == env.name.value)
+        .map(|(_, l)| l)
+}
+
+/// The values a service's targets in `env` share, from every layer; `None`
+/// when a layer fails (reported) or depends on something broken.
+fn env_values(
+    scope: &Scope,
+    env: &Environment,
+    override_layer: Option<&crate::catalog::Layer>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Values, provenance::Origins)> {
+    let service = scope.service;
+    let layers = Layers::for_env(scope, &env.name.value, override_layer);
+    let mut shared = layers::fold(scope, &layers, diags)?;
+    if !digest_required(service, env, &shared.0, diags) {
+        return None;
+    }
+    let (values, origins) = &mut shared;
+    values.migration = migration::fold(scope, layers.levels(), origins, diags);
+    values.alerts = alerts::fold(scope, layers.levels(), &values.components, origins, diags);
+    let rollout_cx = rollout::Context {
+        service_file: &service.file,
+        archetype: scope.archetype,
+        env,
+    };
+    values.rollout = rollout::resolve(&rollout_cx, &layers.rollout_levels(), origins, diags);
+    values.flags = flags::fold(scope, layers.levels(), &env.name.value, origins, diags);
+    if !values.flags.is_empty() {
+        flags::check_component(scope, layers.levels(), &values.components, diags);
+    }
+    Some(shared)
+}
+
+/// False (and reported at the service's name) when `namespace` is longer
+/// than Kubernetes allows.
+fn namespace_fits(service: &Service, namespace: &str, shape: &str, diags: &mut Vec<Diagnostic>) -> bool {
+    if namespace.len() <= MAX_NAMESPACE {
+        return true;
+    }
+    diags.push(
+        Diagnostic::new(
+            &service.file,
+            service.name.pos,
+            format!(
+                "namespace `{namespace}` is {} characters long; Kubernetes allows {MAX_NAMESPACE}",
+                namespace.len()
+            ),
+        )
+        .with_hint(format!("{shape}: shorten the service name")),
+    );
+    false
+}
+
+/// Every service of `services` resolved into the preview environment `env`,
+/// in namespace `<name>-<service>`: the same layers as any target, with
+/// `overrides.<env>` last. Shared files are assumed checked by `resolve`.
+pub(crate) fn resolve_preview(
+    catalog: &Catalog,
+    blueprints: &Blueprints,
+    env: &Environment,
+    name: &str,
+    services: &[&Service],
+) -> (Vec<Target>, Vec<Diagnostic>) {
+    // Shared files' errors are reported by `resolve`; only the set matters here.
+    let broken_profiles = lookup::check_profiles(catalog, blueprints, &mut Vec::new());
+    let mut diags = Vec::new();
+    let mut targets = Vec::new();
+    for &service in services {
+        let Some(profile) = lookup::profile(catalog, &broken_profiles, service, &mut diags) else {
+            continue;
+        };
+        let (Some(archetype), Some(team), Some(region)) = (
+            blueprints.archetypes.get(&profile.archetype.value),
+            lookup::team(catalog, service, &mut diags),
+            env.regions.first(),
+        ) else {
+            continue;
+        };
+        let scope = Scope {
+            catalog,
+            blueprints,
+            profile,
+            archetype,
+            service,
+            provenance: Provenance::Skip,
+        };
+        let namespace = format!("{name}-{}", service.name.value);
+        if !namespace_fits(
+            service,
+            &namespace,
+            "preview namespaces are `<name>-<service>`",
+            &mut diags,
+        ) {
+            continue;
+        }
+        if let Some(shared) = env_values(&scope, env, override_for(service, env), &mut diags) {
+            targets.push(for_region(&scope, team, env, region, &shared, namespace));
+        }
+    }
+    (targets, diags)
 }
 
 /// False (and reported at the service file) when `env` requires a digest
@@ -210,24 +328,9 @@ fn for_region(
     env: &Environment,
     region: &Region,
     (shared, shared_origins): &(Values, provenance::Origins),
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Target> {
+    namespace: String,
+) -> Target {
     let service = scope.service;
-    let namespace = format!("{}-{}-{}", env.name.value, service.name.value, region.name.value);
-    if namespace.len() > MAX_NAMESPACE {
-        diags.push(
-            Diagnostic::new(
-                &service.file,
-                service.name.pos,
-                format!(
-                    "namespace `{namespace}` is {} characters long; Kubernetes allows {MAX_NAMESPACE}",
-                    namespace.len()
-                ),
-            )
-            .with_hint("namespaces are `<env>-<service>-<region>`: shorten the service name"),
-        );
-        return None;
-    }
     let mut values = shared.clone();
     let mut origins = shared_origins.clone();
     provenance::note_region(&mut origins, scope.catalog, service, team, env, region);
@@ -247,7 +350,7 @@ fn for_region(
             .map(|s| s.value.clone()),
         oncall: service.owners.oncall.as_ref().map(|s| s.value.clone()),
     };
-    Some(Target {
+    Target {
         service: service.name.value.clone(),
         env: env.name.value.clone(),
         region: region.name.value.clone(),
@@ -258,7 +361,7 @@ fn for_region(
         components: values.components.clone(),
         values,
         origins: origins.into_map(),
-    })
+    }
 }
 
 #[cfg(test)]
