@@ -77,6 +77,7 @@ repeat() {
   MS=$(sort -g -k1,1 "$WORK/runs" | awk '{t[NR] = $1 / 1000}
     END {printf "%.0f\n", (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2}')
   MB=$(awk '$2 > m {m = $2} END {printf "%.0f\n", m / 1024}' "$WORK/runs")
+  say "  median $MS ms, peak $MB MB"
 }
 # The tag of one service, changed to a new value each call.
 EDITS=0
@@ -128,12 +129,15 @@ measure_rows() {
   say "git init and commit (catalog and output)"
   git -C "$REPO" init -q
   git -C "$REPO" add -A
-  git -C "$REPO" -c user.name=bench -c user.email=bench@example.com commit -q -m "synthetic catalog"
+  # No automatic gc: a detached one would still be writing .git when the
+  # repo is deleted below.
+  git -C "$REPO" -c gc.auto=0 -c user.name=bench -c user.email=bench@example.com commit -q -m "synthetic catalog"
   edit_service svc-00002
   say "affected --base HEAD x $RUNS"
   repeat prep_none "$STAMP" -C "$REPO" affected --base HEAD
   affected_ms=$MS affected_mb=$MB
   AFFECTED_OUT=$(head -8 "$WORK/out")
+  say "$AFFECTED_OUT"
   ROWS=$(
     row() { printf '| %s | %s | %s MB | %s |\n' "$1" "$(fmt_ms "$2")" "$3" "$4"; }
     goal() { [ "$N" = 10000 ] && echo "$1" || echo "(goals are for N = 10,000)"; }
