@@ -105,7 +105,7 @@ measure_rows() {
   summary=$(grep '^built ' "$WORK/out" | tail -1)
   TARGETS=$(echo "$summary" | sed -E 's/built ([0-9]+) targets.*/\1/')
   OBJECTS=$(echo "$summary" | sed -E 's/.*rendered, ([0-9]+) objects.*/\1/')
-  OUTPUT_MB=$(du -sm "$REPO/generated" | cut -f1)
+  OUTPUT_MB=$(du -sm --apparent-size "$REPO/generated" | cut -f1)
   say "cold build with STAMP_TIMINGS"
   clear_output "$REPO"
   STAMP_TIMINGS=1 measure "$STAMP" -C "$REPO" build >/dev/null
