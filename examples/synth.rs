@@ -137,6 +137,11 @@ fn main() {
                 let _ = writeln!(text, "  {k}: {v}");
             }
         }
+        // Workers serve no port: without an exec probe, policy warns on
+        // every worker target (no draw from `rng`, so the catalog is as before).
+        if profile == "worker" {
+            let _ = writeln!(text, "params: {{ probe_command: \"/app/{name} --health\" }}");
+        }
         if profile.ends_with("api") && rng.chance(20) {
             text.push_str("components: [service-monitor]\n");
         }
