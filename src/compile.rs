@@ -42,6 +42,8 @@ pub(crate) struct Compiled {
     /// A shared input (anything but a service file) has errors: the plan is
     /// empty and keeps everything, and nothing may be written or removed.
     pub(crate) shared_broken: bool,
+    /// Policy warnings of the targets rendered this run, as printed lines.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// A resolved target's identity and the facts approval tiers look at.
@@ -185,7 +187,15 @@ pub(crate) fn compile(
     };
     let outcomes = render.targets(&resolved.targets);
     drop(stage);
-    let outcomes = policy_outcomes(&catalog, &render, &resolved.targets, outcomes, &mut diags);
+    let mut warnings = Vec::new();
+    let outcomes = policy_outcomes(
+        &catalog,
+        &render,
+        &resolved.targets,
+        outcomes,
+        &mut diags,
+        &mut warnings,
+    );
     let mut tally = Tally::default();
     tally.collect(&resolved.targets, outcomes, &mut plan, &mut diags);
     let skipped_targets = keep_unrendered(&resolved, stat_cache, &mut plan);
@@ -213,6 +223,7 @@ pub(crate) fn compile(
         fresh: tally.fresh,
         fresh_services,
         shared_broken: false,
+        warnings,
     }
 }
 
@@ -232,6 +243,7 @@ impl Compiled {
             fresh: Vec::new(),
             fresh_services: Vec::new(),
             shared_broken: true,
+            warnings: Vec::new(),
         }
     }
 }
@@ -474,6 +486,7 @@ fn policy_outcomes(
     targets: &[Target],
     mut outcomes: Vec<(blake3::Hash, Outcome)>,
     diags: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<String>,
 ) -> Vec<(blake3::Hash, Outcome)> {
     let mut used: HashMap<&str, Option<std::collections::BTreeSet<usize>>> = HashMap::new();
     for (target, (_, outcome)) in targets.iter().zip(&mut outcomes) {
@@ -492,7 +505,7 @@ fn policy_outcomes(
         }
         for warning in std::mem::take(&mut checked.warned) {
             let d = warning.diagnostic(render.sources, target, None);
-            eprintln!(
+            warnings.push(format!(
                 "warning: {}:{}:{}: {} (target `{}`)\n  hint: {}",
                 d.file,
                 d.pos.line,
@@ -500,7 +513,7 @@ fn policy_outcomes(
                 d.message,
                 target.id(),
                 d.hint.unwrap_or_default()
-            );
+            ));
         }
         if let Outcome::Denied(checked) = outcome {
             let origins = policy_origins(catalog, render.blueprints, target);

@@ -64,6 +64,15 @@ pub(crate) fn stdout(text: &str) {
 }
 
 /// A progress or summary line, unless `-q`.
+/// Policy warnings, one report each; `-q` prints only errors.
+pub(crate) fn warnings(settings: &Settings, warnings: &[String]) {
+    if !settings.quiet {
+        for warning in warnings {
+            eprintln!("{warning}");
+        }
+    }
+}
+
 pub(crate) fn status(settings: &Settings, line: &str) {
     if !settings.quiet {
         eprintln!("{line}");

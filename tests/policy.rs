@@ -83,6 +83,9 @@ fn built_ins_pass_and_a_worker_without_probes_warns() {
         .map(|l| format!("{l}\n"))
         .collect();
     insta::assert_snapshot!(warnings);
+    // -q prints only errors: a warning is not one.
+    let quiet = test.expect(&["build", "-q", "--no-cache"], 0);
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
     test.edit(
         "catalog/services/jobs.yaml",
         "  {}\n",

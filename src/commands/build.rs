@@ -42,6 +42,7 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
         });
         report::json_result(fields, &c.diags);
     }
+    report::warnings(settings, &built.compiled.warnings);
     report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
     if built.compiled.shared_broken {
         report::shared_inputs_broken("nothing was written or removed");

@@ -169,6 +169,7 @@ fn report_result(settings: &Settings, compiled: &Compiled, status: ExitStatus, d
     } else {
         report::stdout(&drift.diffs.concat());
     }
+    report::warnings(settings, &compiled.warnings);
     report::diagnostics(settings, &compiled.sources, &compiled.diags);
     match status {
         ExitStatus::Errors => {}

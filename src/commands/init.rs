@@ -34,9 +34,10 @@ validate:
 \t$(STAMP) validate
 ";
 
-const GITIGNORE: &str = "# stamp's local files: write lock, stat cache, write marker, temporary files.
+const GITIGNORE: &str = "# stamp's local files: write lock, stat cache, no-op snapshot, write marker, temporary files.
 generated/.stamp.lock
 generated/.stamp-cache
+generated/.stamp-snapshot
 generated/.stamp-writing
 .stamp-*.tmp
 # `stamp preview` output: CI pushes it to its own `stamp-preview/pr-<number>` branch.

@@ -130,6 +130,7 @@ fn relevant(root: &Path, path: &Path) -> Option<String> {
 fn rebuild(settings: &Settings, what: &str) {
     match build::execute(settings, Cache::Use, None, None) {
         Ok(built) => {
+            report::warnings(settings, &built.compiled.warnings);
             report::diagnostics(settings, &built.compiled.sources, &built.compiled.diags);
             report::stdout(&format!("{what}: {}\n", line(&built)));
         }
