@@ -41,9 +41,9 @@ clear_output() {
   sync
   sleep 2
 }
-# The local caches a fresh clone does not have. The cache format is
-# changing (issue 16), so this globs every `generated/.stamp-*cache*`.
-drop_caches() { rm -rf "$1"/generated/.stamp-*cache*; }
+# The local files a fresh clone does not have: the stat cache and the
+# no-op snapshot.
+drop_caches() { rm -rf "$1"/generated/.stamp-*cache* "$1"/generated/.stamp-snapshot; }
 # Runs "$@" once; prints "wall_ms peak_kb" (peak 0 for a shell function,
 # which /usr/bin/time cannot run). Its output goes to $WORK/out. Exit codes
 # up to $MAX_RC (default 0) are fine.

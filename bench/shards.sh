@@ -55,7 +55,7 @@ settle() {
   sync
   sleep 2
 }
-drop_caches() { rm -rf "$REPO"/generated/.stamp-*cache*; }
+drop_caches() { rm -rf "$REPO"/generated/.stamp-*cache* "$REPO"/generated/.stamp-snapshot; }
 # One hash of every file stamp owns (not its local lock and cache files).
 tree_hash() {
   (cd "$REPO" && find generated .github -type f ! -name '.stamp*' -print0 2>/dev/null |
