@@ -126,11 +126,11 @@ impl Snapshot {
         true
     }
 
-    /// An output file as it is now. `vouched` is the stat the stat cache
-    /// recorded when it last saw the file whole; `content` what this run
-    /// wrote or compared. Without a vouched stat the file must hold
-    /// `content`; a racily clean one must too, and is recorded with its hash.
-    /// False when the file cannot be vouched for.
+    /// An output file. `vouched` is the stat the stat cache recorded when it
+    /// last saw the file whole; `content` what this run wrote or compared.
+    /// Without a vouched stat the file must hold `content`; a racily clean
+    /// one must too, and is recorded with its hash. False when the file
+    /// cannot be vouched for.
     pub(crate) fn add_output(
         &mut self,
         root: &Path,
@@ -139,12 +139,12 @@ impl Snapshot {
         content: Option<&[u8]>,
         taken: i64,
     ) -> bool {
-        let Some(stat) = crate::file_stat::stat(&root.join(path)) else {
+        // A vouched stat was compared with the file (or taken right after
+        // writing it) during this run: recording it without a new `stat` is
+        // safe, as a file changed since no longer matches it.
+        let Some(stat) = vouched.or_else(|| crate::file_stat::stat(&root.join(path))) else {
             return false;
         };
-        if vouched.is_some_and(|vouched| vouched != stat) {
-            return false;
-        }
         let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
         let hash = if racy || vouched.is_none() {
             let Some(content) = content else { return false };

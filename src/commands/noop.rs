@@ -69,6 +69,7 @@ fn take(
         return None;
     }
     let mut folders = BTreeSet::new();
+    let mut last_dir = None;
     for path in outputs {
         let content = plan.files.get(path).map(String::as_bytes);
         let (dir, file) = path.rsplit_once('/')?;
@@ -83,14 +84,10 @@ fn take(
         if !snapshot.add_output(root, path, vouched, content, taken) {
             return None;
         }
-        // The service and environment folders (and `generated/argocd`): an
-        // added folder below one would be stale output to remove.
-        let mut parts = dir.splitn(4, '/');
-        if let (Some(GENERATED_DIR), Some(service)) = (parts.next(), parts.next()) {
-            folders.insert(format!("{GENERATED_DIR}/{service}"));
-            if let Some(env) = parts.next() {
-                folders.insert(format!("{GENERATED_DIR}/{service}/{env}"));
-            }
+        // Outputs come sorted, so a folder's files are next to each other.
+        if last_dir != Some(dir) {
+            last_dir = Some(dir);
+            folders.extend(output_folders(dir).into_iter().flatten());
         }
     }
     for folder in &folders {
@@ -101,4 +98,36 @@ fn take(
     snapshot.set_checked(checked);
     snapshot.set_generated_listing(snapshot::listing(&root.join(GENERATED_DIR))?);
     Some(snapshot)
+}
+
+/// The service and environment folders above an output folder under
+/// `generated/` (or the folder itself, for `generated/argocd`): an added
+/// folder below one would be stale output to remove.
+fn output_folders(dir: &str) -> [Option<&str>; 2] {
+    let Some(rest) = dir.strip_prefix(GENERATED_DIR).and_then(|rest| rest.strip_prefix('/')) else {
+        return [None, None];
+    };
+    let base = dir.len() - rest.len();
+    let mut slashes = rest.match_indices('/').map(|(i, _)| base + i);
+    match (slashes.next(), slashes.next()) {
+        (None, _) => [Some(dir), None],
+        (Some(service), None) => [Some(&dir[..service]), Some(dir)],
+        (Some(service), Some(env)) => [Some(&dir[..service]), Some(&dir[..env])],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_folders_are_the_service_and_environment_folders() {
+        assert_eq!(
+            output_folders("generated/web/prod/eu"),
+            [Some("generated/web"), Some("generated/web/prod")]
+        );
+        assert_eq!(output_folders("generated/argocd"), [Some("generated/argocd"), None]);
+        assert_eq!(output_folders("generated"), [None, None]);
+        assert_eq!(output_folders(".github"), [None, None]);
+    }
 }
