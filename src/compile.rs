@@ -187,15 +187,7 @@ pub(crate) fn compile(
     };
     let outcomes = render.targets(&resolved.targets);
     drop(stage);
-    let mut warnings = Vec::new();
-    let outcomes = policy_outcomes(
-        &catalog,
-        &render,
-        &resolved.targets,
-        outcomes,
-        &mut diags,
-        &mut warnings,
-    );
+    let (outcomes, warnings) = policy_outcomes(&catalog, &render, &resolved.targets, outcomes, &mut diags);
     let mut tally = Tally::default();
     tally.collect(&resolved.targets, outcomes, &mut plan, &mut diags);
     let skipped_targets = keep_unrendered(&resolved, stat_cache, &mut plan);
@@ -476,7 +468,7 @@ fn refuse_unsafe_paths(
 
 /// Turns policy findings into diagnostics: denials fail their target (at
 /// the catalog line that set the value, from `explain`'s provenance),
-/// warnings are printed, and an exception no target of its service needed
+/// warnings come back as lines to print, and an exception no target of its service needed
 /// fails the service. Only services whose targets were all checked this
 /// run are judged for unused exceptions: exceptions are in the service
 /// file, so a change to them re-renders all of its targets.
@@ -486,8 +478,8 @@ fn policy_outcomes(
     targets: &[Target],
     mut outcomes: Vec<(blake3::Hash, Outcome)>,
     diags: &mut Vec<Diagnostic>,
-    warnings: &mut Vec<String>,
-) -> Vec<(blake3::Hash, Outcome)> {
+) -> (Vec<(blake3::Hash, Outcome)>, Vec<String>) {
+    let mut warnings = Vec::new();
     let mut used: HashMap<&str, Option<std::collections::BTreeSet<usize>>> = HashMap::new();
     for (target, (_, outcome)) in targets.iter().zip(&mut outcomes) {
         let entry = used
@@ -530,7 +522,7 @@ fn policy_outcomes(
         }
     }
     unused_exceptions(catalog, render.policies, targets, &used, &mut outcomes, diags);
-    outcomes
+    (outcomes, warnings)
 }
 
 /// An exception no checked target of its service needed is an error at its
