@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::atomic::{is_real_dir, read_output, write_atomic};
 use crate::binary::{Reader, put_hash, put_stat, put_str, put_u64};
 use crate::file_stat::Stat;
-use crate::load::Sources;
+use crate::load::{InputStats, Sources};
 use crate::paths::{GENERATED_DIR, SNAPSHOT_FILE, WRITING_MARKER};
 
 /// Bumped with any change to what is recorded or how: an older file then
@@ -101,9 +101,10 @@ impl Snapshot {
 
     /// The inputs as the run read them: stats taken before reading, and for
     /// a file changed within the racy window of `started` (the run's start),
-    /// the hash of the text that was read. False when the inputs cannot be
-    /// vouched for by stat (read through a symlink).
-    pub(crate) fn add_inputs(&mut self, sources: &Sources, started: i64) -> bool {
+    /// the hash of the text that was read; for such a folder, the hash of
+    /// its listing when it still lists what the run read. False when the
+    /// inputs cannot be vouched for by stat (read through a symlink).
+    pub(crate) fn add_inputs(&mut self, root: &Path, sources: &Sources, started: i64) -> bool {
         let Some(stats) = sources.input_stats() else {
             return false;
         };
@@ -113,12 +114,17 @@ impl Snapshot {
             self.entries.push((path.clone(), Entry::Present(*stat, hash)));
         }
         for (path, stat) in &stats.dirs {
-            // A folder's content is its listing: a change moves its times
-            // without a hash able to vouch for it.
-            if stat.changed_at() + RACY_WINDOW_NS >= started {
-                return false;
-            }
-            self.entries.push((path.clone(), Entry::Present(*stat, None)));
+            // A folder's content is its listing. An editor's save (write and
+            // rename) right before the run leaves it racy: vouch for it by
+            // the names the run read, if the folder still lists just those.
+            let hash = match stat.changed_at() + RACY_WINDOW_NS >= started {
+                true => match read_listing(root, path, stats) {
+                    Some(hash) => Some(hash),
+                    None => return false,
+                },
+                false => None,
+            };
+            self.entries.push((path.clone(), Entry::Present(*stat, hash)));
         }
         for path in &stats.absent {
             self.entries.push((path.clone(), Entry::Absent));
@@ -355,12 +361,30 @@ pub(crate) fn listing(dir: &Path) -> Option<Vec<String>> {
 
 /// A folder's listing, as a hash: the content of a racily clean folder.
 fn listing_hash(dir: &Path) -> Option<blake3::Hash> {
+    Some(names_hash(&listing(dir)?))
+}
+
+fn names_hash(names: &[impl AsRef<str>]) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
-    for name in listing(dir)? {
-        hasher.update(name.as_bytes());
+    for name in names {
+        hasher.update(name.as_ref().as_bytes());
         hasher.update(b"\0");
     }
-    Some(hasher.finalize())
+    hasher.finalize()
+}
+
+/// The hash of input folder `dir`'s listing as the run read it (the files
+/// and folders it read there), if the folder lists exactly those now: a
+/// name added or removed since the read leaves it unvouched.
+fn read_listing(root: &Path, dir: &str, stats: &InputStats) -> Option<blake3::Hash> {
+    let prefix = format!("{dir}/");
+    let mut read: Vec<&str> = (stats.files.iter().chain(&stats.dirs))
+        .filter_map(|(path, _)| path.strip_prefix(&prefix))
+        .filter(|name| !name.contains('/'))
+        .collect();
+    read.sort_unstable();
+    let now = listing(&root.join(dir))?;
+    (now == read).then(|| names_hash(&now))
 }
 
 pub(crate) fn now() -> i64 {
@@ -405,6 +429,39 @@ fn read_entries(reader: &mut Reader<'_>) -> Option<Vec<(String, Entry)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_racy_input_folder_is_vouched_for_only_by_what_the_run_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("catalog/services/deep")).unwrap();
+        for name in ["a.yaml", "b.yaml"] {
+            std::fs::write(root.join("catalog/services").join(name), "x").unwrap();
+        }
+        let stat = || Stat::of(&std::fs::metadata(root.join("catalog/services")).unwrap());
+        let read = |names: &[&str]| InputStats {
+            files: names
+                .iter()
+                .map(|n| (format!("catalog/services/{n}"), stat()))
+                .collect(),
+            dirs: vec![
+                ("catalog/services".into(), stat()),
+                ("catalog/services/deep".into(), stat()),
+            ],
+            absent: vec![],
+        };
+        let hash = read_listing(root, "catalog/services", &read(&["a.yaml", "b.yaml"]));
+        assert_eq!(hash, listing_hash(&root.join("catalog/services")));
+        assert!(hash.is_some());
+        // A file the run did not read (added after it listed the folder).
+        assert_eq!(read_listing(root, "catalog/services", &read(&["a.yaml"])), None);
+        // A file the run read that is gone.
+        std::fs::remove_file(root.join("catalog/services/b.yaml")).unwrap();
+        assert_eq!(
+            read_listing(root, "catalog/services", &read(&["a.yaml", "b.yaml"])),
+            None
+        );
+    }
 
     #[test]
     fn a_truncated_or_garbled_record_is_never_read_as_unchanged() {

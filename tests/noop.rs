@@ -126,6 +126,31 @@ fn a_service_file_replaced_by_rename_is_seen() {
     full_path_equals_clean(&test, "(1 rendered");
 }
 
+/// An editor's save (a new file renamed over the old) right before the
+/// hook leaves the services folder racily clean: the build vouches for it
+/// by its listing, so the next run still takes the fast path, and a file
+/// added to that folder later is still seen.
+#[test]
+fn an_edit_just_before_the_build_keeps_the_fast_path() {
+    let test = settled();
+    let path = "catalog/services/web.yaml";
+    let text = test.read(path).replacen("\"1.0.0\"", "\"1.0.1\"", 1);
+    test.write("catalog/services/.web.yaml.swp", &text);
+    std::fs::rename(
+        test.path().join("catalog/services/.web.yaml.swp"),
+        test.path().join(path),
+    )
+    .unwrap();
+    let (_, fast) = run(&test, &["build"], 0);
+    assert!(!fast, "the edit went unseen");
+    std::thread::sleep(Duration::from_millis(120));
+    let (out, fast) = run(&test, &["build"], 0);
+    assert!(fast, "the edit's build kept no snapshot:\n{}", out.stderr);
+    let web = test.read(path);
+    test.write("catalog/services/api.yaml", &web.replace("name: web", "name: api"));
+    full_path_equals_clean(&test, "rendered");
+}
+
 #[test]
 fn a_changed_shared_file_is_seen() {
     let test = settled();

@@ -65,7 +65,7 @@ fn take(
         targets: compiled.targets as u64,
         files: outputs.len() as u64,
     });
-    if !snapshot.add_inputs(sources, started) || !snapshot.add_path(root, ".git/config", taken) {
+    if !snapshot.add_inputs(root, sources, started) || !snapshot.add_path(root, ".git/config", taken) {
         return None;
     }
     let mut folders = BTreeSet::new();
