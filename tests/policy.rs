@@ -117,6 +117,21 @@ fn rego_deny_fails_the_target_and_keeps_its_output() {
     assert!(test.read("generated/web/dev/eu/manifests.yaml").contains("maybe"));
 }
 
+/// A rule that cannot decide for a target (two values for one complete
+/// rule, only in prod) denies that target: a policy never fails open.
+#[test]
+fn a_rule_that_fails_to_evaluate_denies_the_target() {
+    let test = Test::fixture("basic");
+    test.write(
+        "policies/conflict.rego",
+        "package main\n\nlimit := 1 if { true }\n\nlimit := 2 if { input.target.env == \"prod\" }\n\ndeny contains msg if {\n  limit > 5\n  msg := \"never\"\n}\n",
+    );
+    let out = test.expect(&["build"], 2);
+    insta::assert_snapshot!(out.messages());
+    assert!(test.exists("generated/web/dev/eu/manifests.yaml"));
+    assert!(!test.exists("generated/web/prod/eu/manifests.yaml"));
+}
+
 #[test]
 fn rego_warn_is_printed() {
     let test = Test::fixture("basic");

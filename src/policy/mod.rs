@@ -96,7 +96,7 @@ pub(crate) fn check(
     let mut found = builtin::check(target, objects);
     if !policies.rego.is_empty() {
         // Converted once per target, shared by every policy.
-        let input = regorus::Value::from(rego::input(target, objects));
+        let input = rego::input(target, objects);
         for policy in &policies.rego {
             found.extend(policy.check(&input));
         }

@@ -3,10 +3,11 @@
 //! fails the target, `warn contains msg` is printed). Each file is compiled
 //! once per build; each target evaluates a clone of the compiled engine.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use regorus::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::violation::{Field, Severity, Violation};
 use crate::diagnostic::{Diagnostic, Pos};
@@ -22,8 +23,15 @@ pub(crate) struct RegoPolicy {
     /// Compiled and prepared once; cloned per evaluation (a clone keeps the
     /// prepared state, so no target compiles the module again).
     engine: Mutex<Engine>,
-    deny_line: Pos,
-    warn_line: Pos,
+    /// The conventions' rules the file defines, each with its line: a
+    /// rule it does not define is never evaluated.
+    rules: Vec<Rule>,
+}
+
+struct Rule {
+    path: &'static str,
+    severity: Severity,
+    line: Pos,
 }
 
 /// The 1-based line of the first rule named `name` in `text`.
@@ -50,6 +58,13 @@ fn error_pos(file: &str, message: &str) -> Pos {
     }
 }
 
+/// What went wrong, from a regorus error: it ends its report with
+/// `error: <what>`, after the location and an excerpt.
+fn what(message: &str) -> &str {
+    let last = message.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    last.strip_prefix("error: ").unwrap_or(last)
+}
+
 /// Compiles one policy file; `Ok(None)` for files that are not `.rego`.
 pub(super) fn compile(path: &str, text: &str) -> Result<Option<RegoPolicy>, Diagnostic> {
     let Some(id) = path.strip_prefix(POLICIES_DIR).and_then(|p| p.strip_suffix(".rego")) else {
@@ -57,14 +72,10 @@ pub(super) fn compile(path: &str, text: &str) -> Result<Option<RegoPolicy>, Diag
     };
     let error = |e: &dyn std::fmt::Display| {
         let message = e.to_string();
-        // regorus ends its report with `error: <what>`, after the location
-        // and an excerpt the diagnostic shows anyway.
-        let last = message.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        let what = last.strip_prefix("error: ").unwrap_or(last);
         Diagnostic::new(
             path,
             error_pos(path, &message),
-            format!("the policy does not compile: {what}"),
+            format!("the policy does not compile: {}", what(&message)),
         )
         .with_hint("policies are Rego v1 (`deny contains msg if { ... }`), checked before any target is written")
     };
@@ -89,32 +100,72 @@ pub(super) fn compile(path: &str, text: &str) -> Result<Option<RegoPolicy>, Diag
     // Prepares the engine (analysis, scheduling), so that every clone is
     // ready to evaluate, and fails here on errors only preparation finds.
     engine.set_input(regorus::Value::new_object());
-    for rule in ["deny", "warn"] {
-        engine
-            .eval_query(format!("data.main.{rule}"), false)
-            .map_err(|e| error(&e))?;
+    let mut rules = Vec::new();
+    for (name, path, severity) in [
+        ("deny", "data.main.deny", Severity::Deny),
+        ("warn", "data.main.warn", Severity::Warn),
+    ] {
+        engine.eval_query(path.to_string(), false).map_err(|e| error(&e))?;
+        // regorus refuses a path no rule defines before evaluating anything;
+        // any other answer keeps the rule (it is judged per target).
+        if let Err(e) = engine.eval_rule(path.to_string())
+            && e.to_string() == "not a valid rule path"
+        {
+            continue;
+        }
+        rules.push(Rule {
+            path,
+            severity,
+            line: rule_line(text, name),
+        });
     }
     Ok(Some(RegoPolicy {
         id: id.to_string(),
         file: path.to_string(),
         engine: Mutex::new(engine),
-        deny_line: rule_line(text, "deny"),
-        warn_line: rule_line(text, "warn"),
+        rules,
     }))
 }
 
-/// The input document of SPEC §5.
-pub(crate) fn input(target: &Target, objects: &[Object]) -> Value {
-    json!({
-        "target": {
-            "service": target.service,
-            "env": target.env,
-            "region": target.region,
-            "team": target.values.owners.team,
-            "approval": target.approval.as_str(),
+/// The input document of SPEC §5, built as a regorus value directly: the
+/// round trip through serde cost as much as evaluating the rules.
+pub(crate) fn input(target: &Target, objects: &[Object]) -> regorus::Value {
+    let text = |s: &str| regorus::Value::from(s);
+    let target = BTreeMap::from([
+        (text("service"), text(&target.service)),
+        (text("env"), text(&target.env)),
+        (text("region"), text(&target.region)),
+        (text("team"), text(&target.values.owners.team)),
+        (text("approval"), text(target.approval.as_str())),
+    ]);
+    let objects: Vec<regorus::Value> = objects.iter().map(|o| to_rego(&o.value)).collect();
+    regorus::Value::from(BTreeMap::from([
+        (text("target"), regorus::Value::from(target)),
+        (text("objects"), regorus::Value::from(objects)),
+    ]))
+}
+
+/// What `regorus::Value::from(value.clone())` gives, without the clone
+/// and serde's visitor: whole numbers stay integers, others are floats.
+fn to_rego(value: &Value) -> regorus::Value {
+    match value {
+        Value::Null => regorus::Value::Null,
+        Value::Bool(b) => regorus::Value::from(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => regorus::Value::from(u),
+            (None, Some(i), _) => regorus::Value::from(i),
+            (None, None, Some(f)) => regorus::Value::from(f),
+            (None, None, None) => regorus::Value::Undefined,
         },
-        "objects": objects.iter().map(|o| &o.value).collect::<Vec<_>>(),
-    })
+        Value::String(s) => regorus::Value::from(s.as_str()),
+        Value::Array(items) => regorus::Value::from(items.iter().map(to_rego).collect::<Vec<_>>()),
+        Value::Object(fields) => regorus::Value::from(
+            fields
+                .iter()
+                .map(|(k, v)| (regorus::Value::from(k.as_str()), to_rego(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+    }
 }
 
 impl RegoPolicy {
@@ -135,24 +186,26 @@ impl RegoPolicy {
         };
         engine.set_input(input.clone());
         let mut found = Vec::new();
-        for (rule, severity, line) in [
-            ("deny", Severity::Deny, self.deny_line),
-            ("warn", Severity::Warn, self.warn_line),
-        ] {
-            match engine.eval_query(format!("data.main.{rule}"), false) {
-                Ok(results) => {
-                    for message in messages(&results) {
-                        found.push(violation(severity, line, message));
+        for rule in &self.rules {
+            match engine.eval_rule(rule.path.to_string()) {
+                Ok(value) => {
+                    for message in messages(&value) {
+                        found.push(violation(rule.severity, rule.line, message));
                     }
                 }
-                Err(e) => found.push(violation(
-                    Severity::Deny,
-                    line,
-                    format!(
-                        "`{rule}` failed to evaluate: {}",
-                        e.to_string().lines().next().unwrap_or_default()
-                    ),
-                )),
+                Err(e) => {
+                    let message = e.to_string();
+                    let at = match error_pos(&self.file, &message) {
+                        Pos::START => rule.line,
+                        at => at,
+                    };
+                    let name = rule.path.trim_start_matches("data.main.");
+                    found.push(violation(
+                        Severity::Deny,
+                        at,
+                        format!("`{name}` failed to evaluate: {}", what(&message)),
+                    ));
+                }
             }
         }
         found
@@ -160,32 +213,31 @@ impl RegoPolicy {
 }
 
 /// The messages of a `deny`/`warn` set: strings, or objects with a `msg`
-/// (conftest accepts both).
-fn messages(results: &regorus::QueryResults) -> Vec<String> {
-    let mut out = Vec::new();
-    for result in &results.result {
-        for expression in &result.expressions {
-            let json: Value = expression
-                .value
-                .to_json_str()
-                .ok()
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(Value::Null);
-            for item in json.as_array().map_or(&[][..], Vec::as_slice) {
-                match item {
-                    Value::String(s) => out.push(s.clone()),
-                    other => out.push(
-                        other
-                            .get("msg")
-                            .and_then(Value::as_str)
-                            .map_or_else(|| other.to_string(), str::to_string),
-                    ),
-                }
-            }
-        }
-    }
+/// (conftest accepts both); nothing when the rule is undefined.
+fn messages(value: &regorus::Value) -> Vec<String> {
+    let items: Vec<&regorus::Value> = match value {
+        regorus::Value::Set(set) => set.iter().collect(),
+        regorus::Value::Array(items) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    let mut out: Vec<String> = items.into_iter().map(message).collect();
     out.sort();
     out
+}
+
+fn message(item: &regorus::Value) -> String {
+    if let regorus::Value::String(s) = item {
+        return s.to_string();
+    }
+    let json: Value = item
+        .to_json_str()
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    match json.get("msg").and_then(Value::as_str) {
+        Some(msg) => msg.to_string(),
+        None => json.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -219,9 +271,27 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let mut engine = p.engine.lock().unwrap().clone();
-        engine.set_input(regorus::Value::from(json!({"objects": [{"kind": "Pod"}]})));
-        let results = engine.eval_query("data.main.deny".into(), false).unwrap();
-        assert_eq!(messages(&results), vec!["Pod is bad".to_string()]);
+        let input = regorus::Value::from(serde_json::json!({"objects": [{"kind": "Pod"}]}));
+        let found = p.check(&input);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].message, "Pod is bad");
+        assert_eq!(p.rules.len(), 1, "no `warn` rule to evaluate");
+    }
+
+    #[test]
+    fn the_input_is_what_serde_would_build() {
+        let value = serde_json::json!({
+            "kind": "Deployment",
+            "spec": {"replicas": 3, "ratio": 0.5, "offset": -2, "big": u64::MAX, "on": true, "none": null,
+                "items": ["a", {"b": [1, 2.0]}]},
+        });
+        assert_eq!(to_rego(&value), regorus::Value::from(value.clone()));
+    }
+
+    #[test]
+    fn messages_are_strings_or_msg_fields_sorted() {
+        let set = regorus::Value::from(serde_json::json!(["b", {"msg": "a"}, {"other": 1}]));
+        assert_eq!(messages(&set), vec!["a", "b", "{\"other\":1}"]);
+        assert!(messages(&regorus::Value::Undefined).is_empty());
     }
 }
