@@ -1,6 +1,9 @@
 //! Stages three and four: render a target's templates, parse what they
 //! produce, stamp the common metadata on every object and validate it.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::blueprint::{Blueprint, Blueprints, Declared, template_error};
@@ -205,16 +208,15 @@ fn render_templates(
             }
         };
         budget -= text.len();
-        let documents = match crate::yaml_tree::parse_stream(template, &text) {
-            Ok(documents) => documents,
+        let values = match parsed(&target.service, template, &text) {
+            Ok(values) => values,
             Err(d) => {
                 let source = sources.get(template).unwrap_or_default();
                 diags.push(invalid_yaml(template, source, &text, &d).for_target(target.id()));
                 continue;
             }
         };
-        for document in documents {
-            let value = node_to_json(&document);
+        for value in values {
             match decorate(value, target, template) {
                 Ok(object) => objects.push(object),
                 Err(d) => diags.push(d.for_target(target.id())),
@@ -222,6 +224,37 @@ fn render_templates(
         }
     }
     objects
+}
+
+thread_local! {
+    /// The documents this thread last parsed, by template and text, for one
+    /// service: its targets mostly render the same text (a Service, a
+    /// NetworkPolicy differ by nothing but the environment's values), and
+    /// parsing was a third of rendering. Kept to one service to bound memory.
+    static PARSED: RefCell<(String, HashMap<blake3::Hash, Vec<Value>>)> = RefCell::default();
+}
+
+/// The documents of a template's output, as JSON, parsed once per service
+/// and thread.
+fn parsed(service: &str, template: &str, text: &str) -> Result<Vec<Value>, Diagnostic> {
+    let mut key = blake3::Hasher::new();
+    key.update(template.as_bytes()).update(b"\0").update(text.as_bytes());
+    let key = key.finalize();
+    PARSED.with_borrow_mut(|(cached_for, documents)| {
+        if cached_for != service {
+            service.clone_into(cached_for);
+            documents.clear();
+        }
+        if let Some(values) = documents.get(&key) {
+            return Ok(values.clone());
+        }
+        let values: Vec<Value> = crate::yaml_tree::parse_stream(template, text)?
+            .iter()
+            .map(node_to_json)
+            .collect();
+        documents.insert(key, values.clone());
+        Ok(values)
+    })
 }
 
 /// Every object against its kind's schema: Kubernetes' own, or the CRD

@@ -186,6 +186,11 @@ pub(crate) struct WriteReport {
 }
 
 pub(crate) fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
+    // Found before writing: the write adds only current folders, which are
+    // never stale, and a cold build then has no `generated/` to walk.
+    let stage = timings::stage("write:stale");
+    let stale = plan.stale_files(root)?;
+    drop(stage);
     let stage = timings::stage("write:dirs");
     // Marks that temporary files may exist until this run finishes; the
     // next run only looks for leftovers when it finds the marker.
@@ -213,8 +218,8 @@ pub(crate) fn apply(root: &Path, plan: &Plan) -> io::Result<WriteReport> {
         }
     }
     drop(stage);
-    let _stage = timings::stage("write:stale");
-    for path in plan.stale_files(root)? {
+    let _stage = timings::stage("write:remove");
+    for path in stale {
         std::fs::remove_file(root.join(&path))?;
         remove_empty_parents(root, &path);
         report.removed.push(path);

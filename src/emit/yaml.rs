@@ -130,6 +130,25 @@ const RESERVED: &[&str] = &[
     "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "=", "<<",
 ];
 
+/// Bytes that never appear in a plain scalar: flow indicators and control
+/// characters (a table: this loop runs over every byte stamp writes).
+const NEEDS_QUOTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[0x7f] = true;
+    let flow = b"{}[],";
+    let mut i = 0;
+    while i < flow.len() {
+        table[flow[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// True when `s` written bare is read back as the same string by every reader.
 pub fn is_plain_safe(s: &str) -> bool {
     let bytes = s.as_bytes();
@@ -160,12 +179,7 @@ pub fn is_plain_safe(s: &str) -> bool {
     for &b in bytes {
         // `: ` and ` #` change meaning; flow indicators and control characters
         // need quotes.
-        if (previous == b':' && b == b' ')
-            || (previous == b' ' && b == b'#')
-            || b"{}[],".contains(&b)
-            || b < 0x20
-            || b == 0x7f
-        {
+        if NEEDS_QUOTES[b as usize] || (previous == b':' && b == b' ') || (previous == b' ' && b == b'#') {
             return false;
         }
         previous = b;
