@@ -35,6 +35,11 @@ pub(crate) fn target_dir(service: &str, env: &str, region: &str) -> String {
 }
 
 /// The prefix of every file of one service's output, `generated/<service>/`.
+/// True for a target folder, `generated/<service>/<env>/<region>`.
+pub(crate) fn is_target_dir(dir: &str) -> bool {
+    dir.starts_with(GENERATED_DIR) && dir.bytes().filter(|&b| b == b'/').count() == 3
+}
+
 pub(crate) fn service_prefix(service: &str) -> String {
     format!("{GENERATED_DIR}/{service}/")
 }

@@ -12,6 +12,7 @@
 //! binary (its stat) and the day (policy exceptions expire), and is never
 //! trusted if it cannot be decoded whole.
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,7 +22,7 @@ use crate::atomic::{is_real_dir, read_output, write_atomic};
 use crate::binary::{Reader, put_hash, put_stat, put_str, put_u64};
 use crate::file_stat::Stat;
 use crate::load::{InputStats, Sources};
-use crate::paths::{GENERATED_DIR, SNAPSHOT_FILE, WRITING_MARKER};
+use crate::paths::{GENERATED_DIR, SNAPSHOT_FILE, WRITING_MARKER, is_target_dir};
 
 /// Bumped with any change to what is recorded or how: an older file then
 /// reads as "unknown", never as "nothing changed".
@@ -165,6 +166,35 @@ impl Snapshot {
         true
     }
 
+    /// Records, of `folders`, those `layout` holds that this run did not
+    /// move: it added or removed no target folder (`target_folders` are
+    /// the layout's) and wrote no file directly in them (`written_in`).
+    /// Returns the folders it did not record.
+    pub(crate) fn reuse_folders<'f>(
+        &mut self,
+        layout: Option<&Layout>,
+        target_folders: &BTreeSet<&str>,
+        folders: BTreeSet<&'f str>,
+        written_in: &HashSet<&str>,
+    ) -> BTreeSet<&'f str> {
+        let Some(layout) = layout.filter(|layout| {
+            layout.target_folders.len() == target_folders.len()
+                && layout
+                    .target_folders
+                    .iter()
+                    .all(|dir| target_folders.contains(dir.as_str()))
+        }) else {
+            return folders;
+        };
+        let mut rest = folders;
+        for (dir, entry) in &layout.folders {
+            if !written_in.contains(dir.as_str()) && rest.remove(dir.as_str()) {
+                self.folders.push((dir.clone(), entry.clone()));
+            }
+        }
+        rest
+    }
+
     /// An output folder, as `add_path` records it.
     pub(crate) fn add_folder(&mut self, root: &Path, path: &str, taken: i64) -> bool {
         let added = self.add_path(root, path, taken);
@@ -222,6 +252,8 @@ impl Snapshot {
     /// Writes the record; `today` is the date policy exceptions are judged by.
     pub(crate) fn save(&self, root: &Path, today: &str) {
         let Some(mut out) = header(today) else { return };
+        // Paths average well under 50 bytes; a stat and a tag take 41.
+        out.reserve((self.entries.len() + self.folders.len() + self.generated.len()) * 96);
         put_u64(&mut out, self.counts.services);
         put_u64(&mut out, self.counts.targets);
         put_u64(&mut out, self.counts.files);
@@ -287,27 +319,38 @@ pub(crate) fn load(root: &Path, today: &str) -> Option<Recorded> {
     })
 }
 
+/// `generated/`'s folders as the last clean run recorded them, when they
+/// still stat the same: no target folder was added or removed since.
+#[derive(Debug, Default)]
+pub(crate) struct Layout {
+    /// The target folders under `generated/`: all there is.
+    pub(crate) target_folders: Vec<String>,
+    /// The service and environment folders, as recorded.
+    folders: Vec<(String, Entry)>,
+}
+
 impl Recorded {
     /// The counts of the last clean run, when nothing it recorded has moved
-    /// since and the record may serve `purpose`.
-    pub(crate) fn unchanged(&self, root: &Path, purpose: Purpose) -> Option<Counts> {
-        if purpose == Purpose::Check && !self.checked {
-            return None;
+    /// since and the record may serve `purpose`; else the layout, when it
+    /// still holds. The layout is checked once, inputs before outputs.
+    pub(crate) fn compare(self, root: &Path, purpose: Purpose) -> Result<Counts, Option<Layout>> {
+        if !self.layout_holds(root) {
+            return Err(None);
         }
-        (self.layout_holds(root) && all_still(root, &self.entries)).then_some(self.counts)
-    }
-
-    /// The target folders under `generated/`, when no folder there has been
-    /// added or removed since the snapshot (their files may have changed).
-    pub(crate) fn target_folders(&self, root: &Path) -> Option<Vec<String>> {
-        self.layout_holds(root).then(|| {
-            self.entries
-                .iter()
-                .filter_map(|(path, _)| path.strip_suffix(TARGET_MARKER_FILE))
-                .filter(|dir| dir.starts_with(GENERATED_DIR) && dir.matches('/').count() == 3)
-                .map(String::from)
-                .collect()
-        })
+        if (purpose == Purpose::Build || self.checked) && all_still(root, &self.entries) {
+            return Ok(self.counts);
+        }
+        let target_folders = self
+            .entries
+            .iter()
+            .filter_map(|(path, _)| path.strip_suffix(TARGET_MARKER_FILE))
+            .filter(|dir| is_target_dir(dir))
+            .map(String::from)
+            .collect();
+        Err(Some(Layout {
+            target_folders,
+            folders: self.folders,
+        }))
     }
 
     fn layout_holds(&self, root: &Path) -> bool {
@@ -431,6 +474,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn folders_are_reused_only_when_this_run_moved_none() {
+        let stat = Stat {
+            ino: 1,
+            size: 2,
+            mtime: 3,
+            ctime: 4,
+        };
+        let layout = Layout {
+            target_folders: vec!["generated/a/prod/eu".into(), "generated/argocd/x/y".into()],
+            folders: vec![
+                ("generated/a".into(), Entry::Present(stat, None)),
+                ("generated/a/prod".into(), Entry::Present(stat, None)),
+                ("generated/argocd".into(), Entry::Present(stat, None)),
+            ],
+        };
+        let targets = BTreeSet::from(["generated/a/prod/eu", "generated/argocd/x/y"]);
+        let folders = || BTreeSet::from(["generated/a", "generated/a/prod", "generated/argocd"]);
+        let written_in = HashSet::from(["generated/argocd", "generated/a/prod/eu"]);
+        let mut snapshot = Snapshot::default();
+        let rest = snapshot.reuse_folders(Some(&layout), &targets, folders(), &written_in);
+        assert_eq!(
+            rest,
+            BTreeSet::from(["generated/argocd"]),
+            "a file was written straight into it"
+        );
+        assert_eq!(snapshot.folders.len(), 2);
+        // A target folder added (or removed) moved its parents: stat them all.
+        let mut snapshot = Snapshot::default();
+        let added = BTreeSet::from(["generated/a/prod/eu", "generated/a/prod/us", "generated/argocd/x/y"]);
+        assert_eq!(
+            snapshot.reuse_folders(Some(&layout), &added, folders(), &written_in),
+            folders()
+        );
+        assert_eq!(
+            snapshot.reuse_folders(None, &targets, folders(), &written_in),
+            folders()
+        );
+        assert!(snapshot.folders.is_empty());
+    }
+
+    #[test]
     fn a_racy_input_folder_is_vouched_for_only_by_what_the_run_read() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -482,18 +566,18 @@ mod tests {
         snapshot.save(root, "2026-01-01");
         let full = std::fs::read(root.join(SNAPSHOT_FILE)).unwrap();
         assert_eq!(
-            load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Build)),
+            load(root, "2026-01-01").and_then(|r| r.compare(root, Purpose::Build).ok()),
             Some(snapshot.counts)
         );
         assert_eq!(
-            load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Check)),
+            load(root, "2026-01-01").and_then(|r| r.compare(root, Purpose::Check).ok()),
             None,
             "not checked"
         );
         for cut in [0, 10, full.len() / 2, full.len() - 1] {
             std::fs::write(root.join(SNAPSHOT_FILE), &full[..cut]).unwrap();
             assert_eq!(
-                load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Build)),
+                load(root, "2026-01-01").and_then(|r| r.compare(root, Purpose::Build).ok()),
                 None,
                 "cut at {cut}"
             );
@@ -502,12 +586,12 @@ mod tests {
         longer.push(0);
         std::fs::write(root.join(SNAPSHOT_FILE), &longer).unwrap();
         assert_eq!(
-            load(root, "2026-01-01").and_then(|r| r.unchanged(root, Purpose::Build)),
+            load(root, "2026-01-01").and_then(|r| r.compare(root, Purpose::Build).ok()),
             None
         );
         std::fs::write(root.join(SNAPSHOT_FILE), &full).unwrap();
         assert_eq!(
-            load(root, "2026-01-02").and_then(|r| r.unchanged(root, Purpose::Build)),
+            load(root, "2026-01-02").and_then(|r| r.compare(root, Purpose::Build).ok()),
             None,
             "another day"
         );

@@ -28,7 +28,7 @@ pub(crate) struct Plan {
     /// The target folders known to be all there is under `generated/`
     /// (the last clean run's, when no folder there has moved since): stale
     /// ones are found among them without walking `generated/`.
-    pub(crate) on_disk: Option<Vec<String>>,
+    pub(crate) on_disk: Option<crate::snapshot::Layout>,
     /// Path prefixes whose files on disk are kept as they are (the last good
     /// output of a failing service, or of a file whose inputs are broken).
     pub(crate) keep: BTreeSet<String>,
@@ -111,8 +111,8 @@ impl Plan {
         }
         let gone = |dir: &str| !current.contains(dir) && !self.is_kept(&format!("{dir}/"));
         let mut stale = self.stale_shared_files(root)?;
-        if let Some(dirs) = &self.on_disk {
-            for dir in dirs.iter().filter(|dir| gone(dir)) {
+        if let Some(layout) = &self.on_disk {
+            for dir in layout.target_folders.iter().filter(|dir| gone(dir)) {
                 stale.extend(stale_target_files(root, dir));
             }
             return Ok(in_folder_order(stale));

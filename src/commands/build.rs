@@ -119,7 +119,7 @@ pub(crate) fn execute(
     settings: &Settings,
     cache: Cache,
     shard: Option<Shard>,
-    on_disk: Option<Vec<String>>,
+    on_disk: Option<crate::snapshot::Layout>,
 ) -> Result<Built, Error> {
     let start = Instant::now();
     let started = snapshot::now();

@@ -2,13 +2,13 @@
 //! the last clean run when nothing moved (`snapshot.rs`), and take a new
 //! snapshot after a clean run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use crate::compile::Compiled;
 use crate::load::Sources;
-use crate::paths::{GENERATED_DIR, TARGET_FILES};
-use crate::snapshot::{self, Counts, Purpose, Snapshot};
+use crate::paths::{GENERATED_DIR, TARGET_FILES, is_target_dir};
+use crate::snapshot::{self, Counts, Layout, Purpose, Snapshot};
 use crate::stat_cache::{StatCache, Trust};
 
 /// The date policy exceptions are judged by: a snapshot holds for one day.
@@ -18,15 +18,12 @@ pub(crate) fn today() -> String {
 
 /// The last clean run's snapshot, when nothing it recorded has moved
 /// since: `Ok(counts)`; else what it still knows of `generated/`'s folders.
-pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Result<Counts, Option<Vec<String>>> {
+pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Result<Counts, Option<Layout>> {
     let _stage = crate::timings::stage("snapshot");
     let Some(recorded) = snapshot::load(root, &today()) else {
         return Err(None);
     };
-    match recorded.unchanged(root, purpose) {
-        Some(counts) => Ok(counts),
-        None => Err(recorded.target_folders(root)),
-    }
+    recorded.compare(root, purpose)
 }
 
 /// Records the snapshot after a run that ended clean (no diagnostic, every
@@ -69,12 +66,13 @@ fn take(
         return None;
     }
     let mut folders = BTreeSet::new();
+    let mut target_folders = BTreeSet::new();
     let mut last_dir = None;
     for path in outputs {
         let content = plan.files.get(path).map(String::as_bytes);
         let (dir, file) = path.rsplit_once('/')?;
         let vouched = match TARGET_FILES.iter().position(|f| *f == file) {
-            Some(index) if path.starts_with(GENERATED_DIR) && dir.matches('/').count() == 3 => {
+            Some(index) if is_target_dir(dir) => {
                 let (stats, trust) = stat_cache.entry(dir)?;
                 checked &= trust == Trust::Rendered;
                 Some(stats[index])
@@ -88,8 +86,20 @@ fn take(
         if last_dir != Some(dir) {
             last_dir = Some(dir);
             folders.extend(output_folders(dir).into_iter().flatten());
+            if is_target_dir(dir) {
+                target_folders.insert(dir);
+            }
         }
     }
+    // Folders this run wrote a file straight into moved; a target folder
+    // added or removed moved its parents.
+    let written_in: HashSet<&str> = plan
+        .files
+        .keys()
+        .filter_map(|p| p.rsplit_once('/'))
+        .map(|(dir, _)| dir)
+        .collect();
+    let folders = snapshot.reuse_folders(plan.on_disk.as_ref(), &target_folders, folders, &written_in);
     for folder in &folders {
         if !snapshot.add_folder(root, folder, taken) {
             return None;

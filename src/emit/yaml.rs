@@ -165,6 +165,10 @@ pub fn is_plain_safe(s: &str) -> bool {
         return false;
     }
     if s.len() <= 5
+        && matches!(
+            first,
+            b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O' | b'~' | b'=' | b'<' | b'.'
+        )
         && (RESERVED.contains(&s)
             || (first == b'.' && (s.eq_ignore_ascii_case(".inf") || s.eq_ignore_ascii_case(".nan"))))
     {
@@ -172,7 +176,28 @@ pub fn is_plain_safe(s: &str) -> bool {
     }
     // `-x` is a plain scalar; `-`, `- x` and `---` are not.
     let plain_dash = first == b'-' && bytes.len() > 1 && second != b' ' && !s.starts_with("---");
-    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) && !plain_dash {
+    if matches!(
+        first,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    ) && !plain_dash
+    {
         return false;
     }
     let mut previous = 0u8;
