@@ -697,6 +697,18 @@ impl Resolution {
         self.targets.iter().map(TargetSummary::of).collect()
     }
 
+    /// What this side and `new` render of the targets whose inputs differ
+    /// between them (no other target's output can differ), each side's
+    /// files with its diagnostics.
+    pub(crate) fn render_differing(&self, new: &Resolution) -> [(BTreeMap<String, String>, Vec<Diagnostic>); 2] {
+        let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
+            r.targets.iter().zip(&r.inputs).map(|(t, h)| (t.id(), *h)).collect()
+        };
+        let (old_inputs, new_inputs) = (inputs_of(self), inputs_of(new));
+        let differs = |t: &Target| old_inputs.get(&t.id()) != new_inputs.get(&t.id());
+        [self.render(&differs), new.render(&differs)]
+    }
+
     /// The manifests and parameter files of the targets `wanted` picks.
     pub(crate) fn render(
         &self,

@@ -82,13 +82,7 @@ fn resolve(settings: &Settings, sources: Sources, side: &str) -> Result<Resoluti
 /// Renders the targets whose fingerprint inputs differ on both sides and
 /// compares the bytes: output is a pure function of those inputs.
 fn render_changes(settings: &Settings, base: &str, old: &Resolution, new: &Resolution) -> Result<Changes, Error> {
-    let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
-        r.targets.iter().zip(&r.inputs).map(|(t, h)| (t.id(), *h)).collect()
-    };
-    let (old_inputs, new_inputs) = (inputs_of(old), inputs_of(new));
-    let differs = |id: &str| old_inputs.get(id) != new_inputs.get(id);
-    let (old_files, old_diags) = old.render(&|t| differs(&t.id()));
-    let (new_files, new_diags) = new.render(&|t| differs(&t.id()));
+    let [(old_files, old_diags), (new_files, new_diags)] = old.render_differing(new);
     for (diags, r, side) in [
         (old_diags, old, format!("`{base}`")),
         (new_diags, new, "the working tree".to_string()),

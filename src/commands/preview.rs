@@ -155,13 +155,7 @@ fn check_name(name: &str) -> Result<(), Error> {
 /// Services with a target whose rendered output differs between the two
 /// sides, in any environment: the same comparison as `stamp affected`.
 fn affected_services(old: &Resolution, new: &Resolution) -> Result<BTreeSet<String>, Error> {
-    let inputs_of = |r: &Resolution| -> HashMap<String, blake3::Hash> {
-        r.targets.iter().zip(&r.inputs).map(|(t, h)| (t.id(), *h)).collect()
-    };
-    let (old_inputs, new_inputs) = (inputs_of(old), inputs_of(new));
-    let differs = |id: &str| old_inputs.get(id) != new_inputs.get(id);
-    let (old_files, old_diags) = old.render(&|t| differs(&t.id()));
-    let (new_files, new_diags) = new.render(&|t| differs(&t.id()));
+    let [(old_files, old_diags), (new_files, new_diags)] = old.render_differing(new);
     if !old_diags.is_empty() || !new_diags.is_empty() {
         return Err(Error::refused(
             "a target does not render on one side, so the affected services are unknown; run `stamp affected`",
