@@ -195,6 +195,29 @@ fn six_hundred_targets_come_as_three_matrices_of_at_most_256() {
     assert_eq!(out.stdout.lines().count(), 7);
 }
 
+/// CI runs `affected` once: its JSON holds the matrices `github-matrix`
+/// prints and the comment `markdown` prints, byte for byte.
+#[test]
+fn json_carries_the_matrices_and_the_comment() {
+    let test = changed(|t| t.edit("catalog/services/web.yaml", "tag: \"1.0.0\"", "tag: \"1.0.1\""));
+    let base = ["affected", "--base", "HEAD~1", "--max-jobs", "1", "--format"];
+    let report = affected_with(&test, &[&base[..], &["json"]].concat());
+    let matrix = test.expect(&[&base[..], &["github-matrix"]].concat(), 0);
+    let markdown = test.expect(&[&base[..], &["markdown"]].concat(), 0);
+    let lines: Vec<Value> = matrix
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    assert_eq!(report["matrices"], Value::Array(lines));
+    assert_eq!(report["comment"], markdown.stdout.as_str());
+}
+
+fn affected_with(test: &Test, args: &[&str]) -> Value {
+    serde_json::from_str(&test.expect(args, 0).stdout).unwrap()
+}
+
 #[test]
 fn shared_file_change_still_affects_every_service() {
     // No service file changes, yet every target of every service moves:

@@ -334,8 +334,16 @@ fn the_workflow_builds_once_and_writes_only_where_it_must() {
     assert_eq!(builds, ["stamp"]);
     let plan = jobs["plan"]["steps"].as_array().unwrap();
     let runs: Vec<&str> = plan.iter().filter_map(|s| s["run"].as_str()).collect();
-    let matrix_runs = runs.iter().filter(|r| r.contains("--format github-matrix")).count();
-    assert_eq!(matrix_runs, 1, "affected prints the matrices once");
+    let affected_runs = (jobs.values())
+        .flat_map(|job| job["steps"].as_array().map(Vec::as_slice).unwrap_or_default())
+        .filter_map(|s| s["run"].as_str())
+        .map(|r| r.matches("stamp affected").count())
+        .sum::<usize>();
+    assert_eq!(affected_runs, 1, "the workflow runs `affected` once");
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("stamp affected --base HEAD~1 --format json"))
+    );
     let preview = jobs["preview"]["steps"].as_array().unwrap();
     let push = preview.iter().filter_map(|s| s["run"].as_str()).collect::<String>();
     assert!(push.contains("preview \"pr-$PR\" --base HEAD~1"), "{push}");

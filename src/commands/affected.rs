@@ -35,9 +35,8 @@ pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<Ex
     let (tier, reasons) = change_tier(&targets, &platform_files);
     let (tier, reasons) = exception_tier(&old, &new, tier, reasons);
 
-    let text = match settings.format {
-        Format::Text => text_report(&targets, tier, &reasons),
-        Format::Markdown => comment::markdown(&comment::Comment {
+    let comment = || {
+        comment::markdown(&comment::Comment {
             root: &settings.root,
             base,
             tier,
@@ -46,13 +45,20 @@ pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<Ex
             targets: &targets,
             old: &old,
             new: &new,
-        }),
+        })
+    };
+    let text = match settings.format {
+        Format::Text => text_report(&targets, tier, &reasons),
+        Format::Markdown => comment(),
+        // Everything the other formats print, so CI runs `affected` once.
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&json!({
                 "base": base,
                 "tier": tier.as_str(),
                 "reasons": reasons,
                 "targets": targets,
+                "matrices": matrices(&targets, max_jobs),
+                "comment": comment(),
             }))
             .expect("JSON serializes");
             text.push('\n');
@@ -61,6 +67,9 @@ pub(crate) fn run(settings: &Settings, base: &str, max_jobs: usize) -> Result<Ex
         Format::GithubMatrix => {
             eprintln!("approval tier: {} ({})", tier.as_str(), reasons.join("; "));
             matrices(&targets, max_jobs)
+                .iter()
+                .map(|m| format!("{}\n", serde_json::to_string(m).expect("JSON serializes")))
+                .collect()
         }
     };
     report::stdout(&text);
@@ -347,7 +356,7 @@ fn text_report(targets: &[AffectedTarget], tier: Approval, reasons: &[String]) -
 
 /// GitHub allows 256 jobs per matrix: one matrix per line, a service's
 /// targets never split across two unless it alone has more than `max_jobs`.
-fn matrices(targets: &[AffectedTarget], max_jobs: usize) -> String {
+fn matrices(targets: &[AffectedTarget], max_jobs: usize) -> Vec<serde_json::Value> {
     let max_jobs = max_jobs.max(1);
     let mut by_service: BTreeMap<&str, Vec<&AffectedTarget>> = BTreeMap::new();
     for t in targets {
@@ -362,7 +371,7 @@ fn matrices(targets: &[AffectedTarget], max_jobs: usize) -> String {
             matrices.last_mut().expect("never empty").extend(chunk);
         }
     }
-    let mut out = String::new();
+    let mut out = Vec::new();
     for matrix in matrices {
         let include: Vec<_> = matrix
             .iter()
@@ -377,8 +386,7 @@ fn matrices(targets: &[AffectedTarget], max_jobs: usize) -> String {
                 })
             })
             .collect();
-        out.push_str(&serde_json::to_string(&json!({ "include": include })).expect("JSON serializes"));
-        out.push('\n');
+        out.push(json!({ "include": include }));
     }
     out
 }
