@@ -86,7 +86,8 @@ fn header(today: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn now_ns() -> i64 {
+/// Now, in nanoseconds since the epoch: the clock file times are set by.
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
@@ -197,48 +198,22 @@ impl Snapshot {
 
     /// An output folder, as `add_path` records it.
     pub(crate) fn add_folder(&mut self, root: &Path, path: &str, taken: i64) -> bool {
-        let added = self.add_path(root, path, taken);
-        if let Some(entry) = added.then(|| self.entries.pop()).flatten() {
-            self.folders.push(entry);
-        }
-        added
+        let Some(entry) = entry_now(root, path, taken) else {
+            return false;
+        };
+        self.folders.push((path.to_string(), entry));
+        true
     }
 
     /// A folder (or a file such as `.git/config`) as it is now, or its
     /// absence. A racily clean folder is recorded with the hash of its
     /// listing, which is compared each time.
     pub(crate) fn add_path(&mut self, root: &Path, path: &str, taken: i64) -> bool {
-        let full = root.join(path);
-        match std::fs::symlink_metadata(&full) {
-            Ok(meta) if meta.file_type().is_symlink() => false,
-            Ok(meta) => {
-                let stat = Stat::of(&meta);
-                let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
-                let hash = match (racy, meta.is_dir()) {
-                    (false, _) => None,
-                    (true, true) => match listing_hash(&full) {
-                        Some(hash) => Some(hash),
-                        None => return false,
-                    },
-                    (true, false) => match read_output(&full) {
-                        Some(bytes) => Some(blake3::hash(&bytes)),
-                        None => return false,
-                    },
-                };
-                self.entries.push((path.to_string(), Entry::Present(stat, hash)));
-                true
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                self.entries.push((path.to_string(), Entry::Absent));
-                true
-            }
-            Err(_) => false,
-        }
+        let Some(entry) = entry_now(root, path, taken) else {
+            return false;
+        };
+        self.entries.push((path.to_string(), entry));
+        true
     }
 
     pub(crate) fn set_checked(&mut self, checked: bool) {
@@ -368,6 +343,34 @@ fn all_still(root: &Path, entries: &[(String, Entry)]) -> bool {
         .all(|(path, entry)| still(root, path, entry))
 }
 
+/// `path` as it is now (taken at `taken`), or None when it cannot be
+/// vouched for (a symlink, an unreadable file or folder).
+fn entry_now(root: &Path, path: &str, taken: i64) -> Option<Entry> {
+    let full = root.join(path);
+    match std::fs::symlink_metadata(&full) {
+        Ok(meta) if meta.file_type().is_symlink() => None,
+        Ok(meta) => {
+            let stat = Stat::of(&meta);
+            let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
+            let hash = match (racy, meta.is_dir()) {
+                (false, _) => None,
+                (true, true) => Some(listing_hash(&full)?),
+                (true, false) => Some(blake3::hash(&read_output(&full)?)),
+            };
+            Some(Entry::Present(stat, hash))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Some(Entry::Absent)
+        }
+        Err(_) => None,
+    }
+}
+
 /// Whether a recorded path is as recorded.
 fn still(root: &Path, path: &str, entry: &Entry) -> bool {
     let full = root.join(path);
@@ -428,10 +431,6 @@ fn read_listing(root: &Path, dir: &str, stats: &InputStats) -> Option<blake3::Ha
     read.sort_unstable();
     let now = listing(&root.join(dir))?;
     (now == read).then(|| names_hash(&now))
-}
-
-pub(crate) fn now() -> i64 {
-    now_ns()
 }
 
 fn put_entries(out: &mut Vec<u8>, entries: &[(String, Entry)]) {
@@ -560,8 +559,8 @@ mod tests {
         });
         std::fs::create_dir_all(root.join("catalog")).unwrap();
         // Racily clean: recorded with its listing's hash.
-        assert!(snapshot.add_path(root, "catalog", now_ns()));
-        assert!(snapshot.add_path(root, "policies", now_ns()));
+        assert!(snapshot.add_path(root, "catalog", now()));
+        assert!(snapshot.add_path(root, "policies", now()));
         snapshot.set_generated_listing(vec!["api".into()]);
         snapshot.save(root, "2026-01-01");
         let full = std::fs::read(root.join(SNAPSHOT_FILE)).unwrap();
