@@ -12,7 +12,7 @@
 //! binary (its stat) and the day (policy exceptions expire), and is never
 //! trusted if it cannot be decoded whole.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -169,31 +169,45 @@ impl Snapshot {
 
     /// Records, of `folders`, those `layout` holds that this run did not
     /// move: it added or removed no target folder (`target_folders` are
-    /// the layout's) and wrote no file directly in them (`written_in`).
-    /// Returns the folders it did not record.
+    /// the layout's) and wrote no file directly in them (`written_in`),
+    /// and that a stat alone vouched for.
+    /// Both lists are sorted and without repeats. Returns the folders it
+    /// did not record.
     pub(crate) fn reuse_folders<'f>(
         &mut self,
         layout: Option<&Layout>,
-        target_folders: &BTreeSet<&str>,
-        folders: BTreeSet<&'f str>,
+        target_folders: &[&str],
+        folders: Vec<&'f str>,
         written_in: &HashSet<&str>,
-    ) -> BTreeSet<&'f str> {
+    ) -> Vec<&'f str> {
         let Some(layout) = layout.filter(|layout| {
             layout.target_folders.len() == target_folders.len()
                 && layout
                     .target_folders
                     .iter()
-                    .all(|dir| target_folders.contains(dir.as_str()))
+                    .all(|dir| target_folders.binary_search(&dir.as_str()).is_ok())
         }) else {
             return folders;
         };
-        let mut rest = folders;
+        let mut reused = vec![false; folders.len()];
         for (dir, entry) in &layout.folders {
-            if !written_in.contains(dir.as_str()) && rest.remove(dir.as_str()) {
+            // A folder recorded racily clean is compared by listing until
+            // it is recorded again: re-take it, or it stays racy for good.
+            if written_in.contains(dir.as_str()) || matches!(entry, Entry::Present(_, Some(_))) {
+                continue;
+            }
+            if let Ok(at) = folders.binary_search(&dir.as_str())
+                && !reused[at]
+            {
+                reused[at] = true;
                 self.folders.push((dir.clone(), entry.clone()));
             }
         }
-        rest
+        folders
+            .into_iter()
+            .zip(reused)
+            .filter_map(|(folder, reused)| (!reused).then_some(folder))
+            .collect()
     }
 
     /// An output folder, as `add_path` records it.
@@ -488,20 +502,25 @@ mod tests {
                 ("generated/argocd".into(), Entry::Present(stat, None)),
             ],
         };
-        let targets = BTreeSet::from(["generated/a/prod/eu", "generated/argocd/x/y"]);
-        let folders = || BTreeSet::from(["generated/a", "generated/a/prod", "generated/argocd"]);
+        let targets = ["generated/a/prod/eu", "generated/argocd/x/y"];
+        let folders = || vec!["generated/a", "generated/a/prod", "generated/argocd"];
         let written_in = HashSet::from(["generated/argocd", "generated/a/prod/eu"]);
         let mut snapshot = Snapshot::default();
         let rest = snapshot.reuse_folders(Some(&layout), &targets, folders(), &written_in);
-        assert_eq!(
-            rest,
-            BTreeSet::from(["generated/argocd"]),
-            "a file was written straight into it"
-        );
+        assert_eq!(rest, ["generated/argocd"], "a file was written straight into it");
         assert_eq!(snapshot.folders.len(), 2);
+        // One recorded racily clean is taken again, no longer racy.
+        let mut racy = Layout {
+            target_folders: layout.target_folders.clone(),
+            folders: layout.folders.clone(),
+        };
+        racy.folders[0].1 = Entry::Present(stat, Some(blake3::hash(b"a listing")));
+        let mut snapshot = Snapshot::default();
+        let rest = snapshot.reuse_folders(Some(&racy), &targets, folders(), &written_in);
+        assert_eq!(rest, ["generated/a", "generated/argocd"]);
         // A target folder added (or removed) moved its parents: stat them all.
         let mut snapshot = Snapshot::default();
-        let added = BTreeSet::from(["generated/a/prod/eu", "generated/a/prod/us", "generated/argocd/x/y"]);
+        let added = ["generated/a/prod/eu", "generated/a/prod/us", "generated/argocd/x/y"];
         assert_eq!(
             snapshot.reuse_folders(Some(&layout), &added, folders(), &written_in),
             folders()

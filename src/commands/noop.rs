@@ -2,7 +2,7 @@
 //! the last clean run when nothing moved (`snapshot.rs`), and take a new
 //! snapshot after a clean run.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use crate::compile::Compiled;
@@ -65,8 +65,8 @@ fn take(
     if !snapshot.add_inputs(root, sources, started) || !snapshot.add_path(root, ".git/config", taken) {
         return None;
     }
-    let mut folders = BTreeSet::new();
-    let mut target_folders = BTreeSet::new();
+    let mut folders = Vec::new();
+    let mut target_folders = Vec::new();
     let mut last_dir = None;
     for path in outputs {
         let content = plan.files.get(path).map(String::as_bytes);
@@ -82,14 +82,23 @@ fn take(
         if !snapshot.add_output(root, path, vouched, content, taken) {
             return None;
         }
-        // Outputs come sorted, so a folder's files are next to each other.
+        // Outputs come in two sorted runs (written, then unchanged), so a
+        // folder's files are mostly next to each other; repeats go below.
         if last_dir != Some(dir) {
             last_dir = Some(dir);
-            folders.extend(output_folders(dir).into_iter().flatten());
+            for folder in output_folders(dir).into_iter().flatten() {
+                if folders.last() != Some(&folder) {
+                    folders.push(folder);
+                }
+            }
             if is_target_dir(dir) {
-                target_folders.insert(dir);
+                target_folders.push(dir);
             }
         }
+    }
+    for list in [&mut folders, &mut target_folders] {
+        list.sort_unstable();
+        list.dedup();
     }
     // Folders this run wrote a file straight into moved; a target folder
     // added or removed moved its parents.
