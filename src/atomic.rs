@@ -76,7 +76,8 @@ pub(crate) fn stage_and_rename(temp_dir: &Path, path: &Path, content: &[u8]) -> 
 /// folder, so only there is looked unless the previous run left its marker.
 /// A symlinked top folder is never walked: what it leads to is not ours.
 pub(crate) fn remove_temp_files(root: &Path) {
-    let remove_in = |top: &Path, max_depth: usize| {
+    let is_temp = |name: &str, is_dir: bool| name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) && !is_dir;
+    let remove_deep = |top: &Path, max_depth: usize| {
         if !is_real_dir(top) {
             return;
         }
@@ -88,13 +89,28 @@ pub(crate) fn remove_temp_files(root: &Path) {
             .into_iter()
             .flatten()
         {
-            let name = entry.file_name().to_string_lossy();
-            if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) && !entry.file_type().is_dir() {
+            if is_temp(&entry.file_name().to_string_lossy(), entry.file_type().is_dir()) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
     };
-    remove_in(&root.join(".github"), 1);
-    let deep = root.join(WRITING_MARKER).exists();
-    remove_in(&root.join(GENERATED_DIR), if deep { 4 } else { 1 });
+    // One listing, not a walk: walkdir opens every folder it meets, even
+    // at its maximum depth (a thousand service folders).
+    let remove_top = |top: &Path| {
+        if !is_real_dir(top) {
+            return;
+        }
+        for entry in std::fs::read_dir(top).into_iter().flatten().flatten() {
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_temp(&entry.file_name().to_string_lossy(), is_dir) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    };
+    remove_top(&root.join(".github"));
+    if root.join(WRITING_MARKER).exists() {
+        remove_deep(&root.join(GENERATED_DIR), 4);
+    } else {
+        remove_top(&root.join(GENERATED_DIR));
+    }
 }
