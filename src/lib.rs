@@ -40,6 +40,7 @@ mod shard;
 mod snapshot;
 mod stat_cache;
 mod timings;
+mod tree_cache;
 mod write;
 pub mod yaml_tree;
 

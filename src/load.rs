@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use crate::diagnostic::{Diagnostic, Pos};
@@ -20,6 +22,8 @@ use crate::file_stat::Stat;
 use crate::git;
 use crate::paths::INPUT_DIRS;
 use crate::paths::STAMP_FILE;
+use crate::tree_cache::TreeCache;
+use crate::yaml_tree::{self, Node};
 
 /// Largest input file stamp reads. Real catalog, KDL and template files are a
 /// few KB; 4 MiB leaves a hundredfold headroom while a file's parse tree
@@ -45,6 +49,9 @@ pub struct Sources {
     /// fast path (`snapshot.rs`); None for a git revision or a walk that met
     /// a symlink (whose target a stat of the link cannot vouch for).
     stats: Option<InputStats>,
+    /// Service files' trees from earlier runs (`tree_cache.rs`), when the
+    /// command keeps the cache.
+    trees: Option<Arc<TreeCache>>,
 }
 
 /// The stat of every input file as read (taken before its bytes), of every
@@ -250,6 +257,9 @@ struct Walk {
     root: PathBuf,
     open: Vec<Segment>,
     budget: Budget,
+    /// Files found and within bounds, read once the walk is done: repo
+    /// path, real path, stat before reading.
+    reads: Vec<(String, PathBuf, Stat)>,
 }
 
 /// Real folders walked in one go from `top` without a symlink between: the
@@ -281,11 +291,34 @@ impl Sources {
             root: std::fs::canonicalize(root)?,
             open: Vec::new(),
             budget: Budget::default(),
+            reads: Vec::new(),
         };
         for top in std::iter::once(STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
             sources.read_path(&mut walk, top, &root.join(top), 0);
         }
+        sources.read_files(walk.reads);
         Ok(sources)
+    }
+
+    /// Reads the files a walk found, on every core: a thousand service
+    /// files are a thousand opens, reads and closes.
+    fn read_files(&mut self, reads: Vec<(String, PathBuf, Stat)>) {
+        let texts: Vec<Result<String, ReadProblem>> = reads
+            .par_iter()
+            .with_min_len(16)
+            .map(|(_, real, _)| read_regular(real, MAX_FILE_BYTES))
+            .collect();
+        for ((rel, _, stat), text) in reads.into_iter().zip(texts) {
+            match text {
+                Ok(text) => {
+                    if let Some(stats) = &mut self.stats {
+                        stats.files.push((rel.clone(), stat));
+                    }
+                    self.files.insert(rel, text);
+                }
+                Err(problem) => self.problems.push(problem.diagnostic(&rel, None)),
+            }
+        }
     }
 
     /// See `Sources::stats`.
@@ -431,8 +464,8 @@ impl Sources {
         }
     }
 
-    /// Reads one file that is not a folder, if it is a regular file within
-    /// the bounds.
+    /// Queues one file that is not a folder for reading, if it is a regular
+    /// file within the bounds.
     fn read_file(&mut self, walk: &mut Walk, rel: &str, real: &Path, meta: &std::fs::Metadata) {
         let problem = if !meta.is_file() {
             ReadProblem::NotRegular(kind_name(meta.file_type()))
@@ -441,16 +474,8 @@ impl Sources {
         } else if !walk.budget.take(meta.len()) {
             ReadProblem::Budget
         } else {
-            match read_regular(real, MAX_FILE_BYTES) {
-                Ok(text) => {
-                    if let Some(stats) = &mut self.stats {
-                        stats.files.push((rel.to_string(), Stat::of(meta)));
-                    }
-                    self.files.insert(rel.to_string(), text);
-                    return;
-                }
-                Err(p) => p,
-            }
+            walk.reads.push((rel.to_string(), real.to_path_buf(), Stat::of(meta)));
+            return;
         };
         self.problems.push(problem.diagnostic(rel, None));
     }
@@ -510,6 +535,19 @@ impl Sources {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.files.iter().map(|(path, text)| (path.as_str(), text.as_str()))
+    }
+
+    /// Parses service files through `trees` from now on.
+    pub(crate) fn use_tree_cache(&mut self, trees: Arc<TreeCache>) {
+        self.trees = Some(trees);
+    }
+
+    /// `yaml_tree::parse` of one input file, through the tree cache if any.
+    pub(crate) fn parse_tree(&self, path: &str, text: &str) -> Result<Node, Diagnostic> {
+        match &self.trees {
+            Some(trees) => trees.parse(path, text),
+            None => yaml_tree::parse(path, text),
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<&str> {

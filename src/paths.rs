@@ -22,6 +22,8 @@ pub(crate) const TARGET_FILES: [&str; 3] = [MANIFESTS_FILE, TARGET_FILE, FINGERP
 
 /// The local, uncommitted stat cache.
 pub(crate) const STAT_CACHE_FILE: &str = "generated/.stamp-cache";
+/// The local, uncommitted memo of parsed service files (`tree_cache.rs`).
+pub(crate) const TREE_CACHE_FILE: &str = "generated/.stamp-tree-cache";
 /// The local, uncommitted record of the last clean run's stats: the no-op fast path.
 pub(crate) const SNAPSHOT_FILE: &str = "generated/.stamp-snapshot";
 /// Held while a process writes, so two never interleave.
@@ -34,12 +36,12 @@ pub(crate) fn target_dir(service: &str, env: &str, region: &str) -> String {
     format!("{GENERATED_DIR}/{service}/{env}/{region}")
 }
 
-/// The prefix of every file of one service's output, `generated/<service>/`.
 /// True for a target folder, `generated/<service>/<env>/<region>`.
 pub(crate) fn is_target_dir(dir: &str) -> bool {
     dir.starts_with(GENERATED_DIR) && dir.bytes().filter(|&b| b == b'/').count() == 3
 }
 
+/// The prefix of every file of one service's output, `generated/<service>/`.
 pub(crate) fn service_prefix(service: &str) -> String {
     format!("{GENERATED_DIR}/{service}/")
 }

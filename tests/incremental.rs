@@ -161,6 +161,37 @@ fn hand_edited_or_deleted_output_is_restored() {
 }
 
 #[test]
+fn the_parse_cache_never_stands_in_for_an_edit() {
+    let test = Test::fixture("basic");
+    test.expect(&["build"], 0);
+    assert!(test.exists("generated/.stamp-tree-cache"));
+    let web = test.read("catalog/services/web.yaml");
+    test.write("catalog/services/web-2.yaml", &web.replace("name: web", "name: web-2"));
+    test.edit("catalog/services/web.yaml", "\"1.0.0\"", "\"1.0.1\"");
+    test.expect(&["build"], 0);
+    let cached = test.tree();
+    // A garbled cache is not read.
+    std::fs::write(
+        test.path().join("generated/.stamp-tree-cache"),
+        b"stamp-tree-cache\x01\xff",
+    )
+    .unwrap();
+    test.edit("catalog/services/web-2.yaml", "\"1.0.0\"", "\"1.0.2\"");
+    let out = test.expect(&["build"], 0);
+    assert!(rendered(&out.stderr) > 0, "{}", out.stderr);
+    assert!(test.read("generated/web-2/dev/eu/manifests.yaml").contains("1.0.2"));
+    assert!(cached.contains("1.0.1"));
+    std::fs::remove_dir_all(test.path().join("generated")).unwrap();
+    test.expect(&["build", "--no-cache"], 0);
+    test.expect(&["check", "--no-cache"], 0);
+    // Back to a text the cache holds: its tree is the one parsed then.
+    test.edit("catalog/services/web-2.yaml", "\"1.0.2\"", "\"1.0.0\"");
+    test.expect(&["build"], 0);
+    test.expect(&["check", "--no-cache"], 0);
+    assert!(test.read("generated/web-2/dev/eu/manifests.yaml").contains("1.0.0"));
+}
+
+#[test]
 fn stale_fingerprint_format_is_never_trusted() {
     let test = Test::fixture("basic");
     test.expect(&["build"], 0);

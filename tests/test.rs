@@ -204,7 +204,13 @@ impl Test {
     }
 }
 
-pub const LOCAL_FILES: [&str; 4] = [".stamp.lock", ".stamp-cache", ".stamp-snapshot", ".stamp-writing"];
+pub const LOCAL_FILES: [&str; 5] = [
+    ".stamp.lock",
+    ".stamp-cache",
+    ".stamp-tree-cache",
+    ".stamp-snapshot",
+    ".stamp-writing",
+];
 
 fn collect(dir: &Path, rel: &str, files: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };

@@ -339,7 +339,7 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
         .filter_map(|&(path, text)| {
             let stem = path.strip_prefix(SERVICES_DIR)?.strip_suffix(".yaml")?;
             let mut reader = Reader::new(path);
-            let service = match yaml_tree::parse(path, text) {
+            let service = match sources.parse_tree(path, text) {
                 Ok(node) => read_service(&mut reader, &node, stem),
                 Err(d) => {
                     reader.push(d);

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -11,6 +12,7 @@ use crate::paths::LOCK_FILE;
 use crate::shard::Shard;
 use crate::snapshot::{self, Counts, Purpose};
 use crate::stat_cache::StatCache;
+use crate::tree_cache::TreeCache;
 use crate::write::WriteReport;
 use crate::{report, write};
 
@@ -127,7 +129,7 @@ pub(crate) fn execute(
     let start = Instant::now();
     let started = snapshot::now();
     let stage = crate::timings::stage("load");
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+    let mut sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
         root: settings.root.clone(),
         source,
     })?;
@@ -138,6 +140,10 @@ pub(crate) fn execute(
     })?;
     let stage = crate::timings::stage("cache");
     let mut stat_cache = StatCache::load(&settings.root);
+    let trees = (cache != Cache::Ignore).then(|| Arc::new(TreeCache::load(&settings.root)));
+    if let Some(trees) = &trees {
+        sources.use_tree_cache(trees.clone());
+    }
     drop(stage);
     let mut compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
     compiled.plan.on_disk = on_disk;
@@ -177,6 +183,10 @@ pub(crate) fn execute(
         // Only a speed-up: failing to save it costs a re-read next time.
         let _stage = crate::timings::stage("write:cache");
         let _ = stat_cache.save(&settings.root);
+    }
+    if let Some(trees) = &trees {
+        let _stage = crate::timings::stage("write:trees");
+        trees.save(&settings.root);
     }
     drop(stage);
     noop::record(&settings.root, &compiled, &stat_cache, started);

@@ -3,6 +3,7 @@
 //! with the committed files; committed fingerprints are never taken as proof.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -17,6 +18,7 @@ use crate::report;
 use crate::shard::Shard;
 use crate::snapshot::{self, Counts, Purpose};
 use crate::stat_cache::{self, StatCache, Trust};
+use crate::tree_cache::TreeCache;
 
 pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
     let mut on_disk = None;
@@ -30,10 +32,14 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
         }
     }
     let started = snapshot::now();
-    let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+    let mut sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
         root: settings.root.clone(),
         source,
     })?;
+    let trees = (cache != Cache::Ignore).then(|| Arc::new(TreeCache::load(&settings.root)));
+    if let Some(trees) = &trees {
+        sources.use_tree_cache(trees.clone());
+    }
     // Only what stamp rendered here may be skipped, never a committed fingerprint.
     let cache = match cache {
         Cache::Ignore => Cache::Ignore,
@@ -64,6 +70,9 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
     let drift = Drift::find(settings, &compiled)?;
     if cache == Cache::Local {
         learn(settings, &compiled, &mut stat_cache, &before, &drift.paths);
+        if let Some(trees) = &trees {
+            trees.save(&settings.root);
+        }
         if drift.paths.is_empty() {
             noop::record(&settings.root, &compiled, &stat_cache, started);
         }

@@ -34,9 +34,11 @@ validate:
 \t$(STAMP) validate
 ";
 
-const GITIGNORE: &str = "# stamp's local files: write lock, stat cache, no-op snapshot, write marker, temporary files.
+const GITIGNORE: &str =
+    "# stamp's local files: write lock, stat and parse caches, no-op snapshot, write marker, temporary files.
 generated/.stamp.lock
 generated/.stamp-cache
+generated/.stamp-tree-cache
 generated/.stamp-snapshot
 generated/.stamp-writing
 .stamp-*.tmp
