@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kdl::{KdlDocument, KdlNode, KdlValue};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Pos};
@@ -275,38 +276,52 @@ pub fn parse(sources: &Sources) -> (Blueprints, Vec<Diagnostic>) {
         env: new_environment(),
     };
     let shared_hash = add_shared_templates(sources, &mut blueprints.env, &mut diags);
+    let mut folders: Vec<(Kind, &str)> = Vec::new();
     for kind in [Kind::Archetype, Kind::Component] {
-        let prefix = format!("{}/", kind.dir());
-        let folders: BTreeSet<&str> = sources
-            .files_under(&prefix)
+        let prefix = match kind {
+            Kind::Archetype => "archetypes/",
+            Kind::Component => "components/",
+        };
+        let names: BTreeSet<&str> = sources
+            .files_under(prefix)
             .filter_map(|(path, _)| path[prefix.len()..].split_once('/').map(|(folder, _)| folder))
             .collect();
-        for folder in folders {
-            let before = diags.len();
-            let blueprint = read_blueprint(sources, kind, folder, &mut diags);
-            let blueprint = blueprint.and_then(|mut b| {
-                if loads_other_templates(sources, &b.templates) {
-                    b.hash = combined_hash(b.hash, shared_hash);
+        folders.extend(names.into_iter().map(|name| (kind, name)));
+    }
+    // Declarations parse on every core (KDL parsing is the slow part);
+    // templates join the one environment in order.
+    let declared: Vec<(Option<Blueprint>, Vec<Diagnostic>)> = folders
+        .par_iter()
+        .map(|&(kind, folder)| {
+            let mut diags = Vec::new();
+            (read_blueprint(sources, kind, folder, &mut diags), diags)
+        })
+        .collect();
+    for ((kind, folder), (blueprint, mut declaration_diags)) in folders.into_iter().zip(declared) {
+        let before = diags.len();
+        diags.append(&mut declaration_diags);
+        let blueprint = blueprint.and_then(|mut b| {
+            if loads_other_templates(sources, &b.templates) {
+                b.hash = combined_hash(b.hash, shared_hash);
+            }
+            for template in &b.templates {
+                let text = sources.get(template).unwrap_or_default().to_string();
+                if let Err(e) = blueprints.env.add_template_owned(template.clone(), text) {
+                    diags.push(template_error(&e, template));
                 }
-                for template in &b.templates {
-                    let text = sources.get(template).unwrap_or_default().to_string();
-                    if let Err(e) = blueprints.env.add_template_owned(template.clone(), text) {
-                        diags.push(template_error(&e, template));
-                    }
-                }
-                Some(b).filter(|_| diags.len() == before)
-            });
-            match blueprint {
-                Some(b) => {
-                    let map = match kind {
-                        Kind::Archetype => &mut blueprints.archetypes,
-                        Kind::Component => &mut blueprints.components,
-                    };
-                    map.insert(folder.to_string(), b);
-                }
-                None => {
-                    blueprints.broken.insert((kind.dir().to_string(), folder.to_string()));
-                }
+            }
+            Some(b).filter(|_| diags.len() == before)
+        });
+        match blueprint {
+            Some(b) => {
+                let map = match kind {
+                    Kind::Archetype => &mut blueprints.archetypes,
+                    Kind::Component => &mut blueprints.components,
+                };
+                map.insert(folder.to_string(), b);
+            }
+            None => {
+                blueprints.broken.insert((kind.dir().to_string(), folder.to_string()));
             }
         }
     }

@@ -389,11 +389,13 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     }
 }
 
-/// The nearest ancestor holding `catalog/`, else the start folder.
+/// The nearest ancestor holding `catalog/`, else the start folder. Found at
+/// the start folder, it is `.`: every path stamp stats is then a few
+/// components shorter (the kernel walks each component of each path).
 fn find_root(start: &Path) -> PathBuf {
-    start
-        .ancestors()
-        .find(|dir| dir.join("catalog").is_dir())
-        .unwrap_or(start)
-        .to_path_buf()
+    match start.ancestors().find(|dir| dir.join("catalog").is_dir()) {
+        Some(dir) if dir == start => PathBuf::from("."),
+        Some(dir) => dir.to_path_buf(),
+        None => start.to_path_buf(),
+    }
 }

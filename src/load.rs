@@ -257,9 +257,16 @@ struct Walk {
     root: PathBuf,
     open: Vec<Segment>,
     budget: Budget,
-    /// Files found and within bounds, read once the walk is done: repo
-    /// path, real path, stat before reading.
-    reads: Vec<(String, PathBuf, Stat)>,
+    /// Files found, stat'ed and read once the walk is done, in walk order.
+    files: Vec<FoundFile>,
+}
+
+/// A file the walk found: repo path, real path, and its metadata when the
+/// walk took it already (a symlink's target, a top-level file).
+struct FoundFile {
+    rel: String,
+    real: PathBuf,
+    meta: Option<std::fs::Metadata>,
 }
 
 /// Real folders walked in one go from `top` without a symlink between: the
@@ -291,18 +298,41 @@ impl Sources {
             root: std::fs::canonicalize(root)?,
             open: Vec::new(),
             budget: Budget::default(),
-            reads: Vec::new(),
+            files: Vec::new(),
         };
         for top in std::iter::once(STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
             sources.read_path(&mut walk, top, &root.join(top), 0);
         }
-        sources.read_files(walk.reads);
+        sources.read_files(walk.budget, walk.files);
         Ok(sources)
     }
 
-    /// Reads the files a walk found, on every core: a thousand service
-    /// files are a thousand opens, reads and closes.
-    fn read_files(&mut self, reads: Vec<(String, PathBuf, Stat)>) {
+    /// Stats and reads the files a walk found, on every core: a thousand
+    /// service files are a thousand stats, opens, reads and closes. What
+    /// is read is decided in walk order, within the budget, before any read.
+    fn read_files(&mut self, mut budget: Budget, found: Vec<FoundFile>) {
+        let metas: Vec<io::Result<std::fs::Metadata>> = found
+            .par_iter()
+            .with_min_len(16)
+            .map(|file| match &file.meta {
+                Some(meta) => Ok(meta.clone()),
+                None => std::fs::symlink_metadata(&file.real),
+            })
+            .collect();
+        let mut reads = Vec::new();
+        for (file, meta) in found.into_iter().zip(metas) {
+            let problem = match meta {
+                Err(e) => ReadProblem::Io(e.to_string()),
+                Ok(meta) if !meta.is_file() => ReadProblem::NotRegular(kind_name(meta.file_type())),
+                Ok(meta) if meta.len() > MAX_FILE_BYTES => ReadProblem::TooLarge { limit: MAX_FILE_BYTES },
+                Ok(meta) if !budget.take(meta.len()) => ReadProblem::Budget,
+                Ok(meta) => {
+                    reads.push((file.rel, file.real, Stat::of(&meta)));
+                    continue;
+                }
+            };
+            self.problems.push(problem.diagnostic(&file.rel, None));
+        }
         let texts: Vec<Result<String, ReadProblem>> = reads
             .par_iter()
             .with_min_len(16)
@@ -453,31 +483,23 @@ impl Sources {
                     (Ok(_), None) => {}
                 }
             } else {
-                match entry.metadata() {
-                    Ok(meta) => self.read_file(walk, &path, entry.path(), &meta),
-                    Err(e) => {
-                        let message = e.io_error().map_or(e.to_string(), io::Error::to_string);
-                        self.problems.push(ReadProblem::Io(message).diagnostic(&path, None));
-                    }
-                }
+                // Stat'ed with the others once the walk is done.
+                walk.files.push(FoundFile {
+                    rel: path,
+                    real: entry.into_path(),
+                    meta: None,
+                });
             }
         }
     }
 
-    /// Queues one file that is not a folder for reading, if it is a regular
-    /// file within the bounds.
+    /// Queues one file that is not a folder, stat'ed already, for reading.
     fn read_file(&mut self, walk: &mut Walk, rel: &str, real: &Path, meta: &std::fs::Metadata) {
-        let problem = if !meta.is_file() {
-            ReadProblem::NotRegular(kind_name(meta.file_type()))
-        } else if meta.len() > MAX_FILE_BYTES {
-            ReadProblem::TooLarge { limit: MAX_FILE_BYTES }
-        } else if !walk.budget.take(meta.len()) {
-            ReadProblem::Budget
-        } else {
-            walk.reads.push((rel.to_string(), real.to_path_buf(), Stat::of(meta)));
-            return;
-        };
-        self.problems.push(problem.diagnostic(rel, None));
+        walk.files.push(FoundFile {
+            rel: rel.to_string(),
+            real: real.to_path_buf(),
+            meta: Some(meta.clone()),
+        });
     }
 
     /// The inputs as they are at git revision `rev`, read from the object

@@ -12,7 +12,6 @@
 //! binary (its stat) and the day (policy exceptions expire), and is never
 //! trusted if it cannot be decoded whole.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,7 +52,7 @@ pub(crate) enum Purpose {
 
 /// One path's recorded state.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Entry {
+pub(crate) enum Entry {
     /// A regular file or folder with this stat; with a hash when racily clean.
     Present(Stat, Option<blake3::Hash>),
     Absent,
@@ -134,51 +133,23 @@ impl Snapshot {
         true
     }
 
-    /// An output file. `vouched` is the stat the stat cache recorded when it
-    /// last saw the file whole; `content` what this run wrote or compared.
-    /// Without a vouched stat the file must hold `content`; a racily clean
-    /// one must too, and is recorded with its hash. False when the file
-    /// cannot be vouched for.
-    pub(crate) fn add_output(
-        &mut self,
-        root: &Path,
-        path: &str,
-        vouched: Option<Stat>,
-        content: Option<&[u8]>,
-        taken: i64,
-    ) -> bool {
-        // A vouched stat was compared with the file (or taken right after
-        // writing it) during this run: recording it without a new `stat` is
-        // safe, as a file changed since no longer matches it.
-        let Some(stat) = vouched.or_else(|| crate::file_stat::stat(&root.join(path))) else {
-            return false;
-        };
-        let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
-        let hash = if racy || vouched.is_none() {
-            let Some(content) = content else { return false };
-            if read_output(&root.join(path)).as_deref() != Some(content) {
-                return false;
-            }
-            racy.then(|| blake3::hash(content))
-        } else {
-            None
-        };
-        self.entries.push((path.to_string(), Entry::Present(stat, hash)));
-        true
+    /// Output files' entries, as `output_entry` makes them.
+    pub(crate) fn add_outputs(&mut self, entries: Vec<(String, Entry)>) {
+        self.entries.extend(entries);
     }
 
     /// Records, of `folders`, those `layout` holds that this run did not
     /// move: it added or removed no target folder (`target_folders` are
     /// the layout's) and wrote no file directly in them (`written_in`),
     /// and that a stat alone vouched for.
-    /// Both lists are sorted and without repeats. Returns the folders it
+    /// All three lists are sorted and without repeats. Returns the folders it
     /// did not record.
     pub(crate) fn reuse_folders<'f>(
         &mut self,
         layout: Option<&Layout>,
         target_folders: &[&str],
         folders: Vec<&'f str>,
-        written_in: &HashSet<&str>,
+        written_in: &[&str],
     ) -> Vec<&'f str> {
         let Some(layout) = layout.filter(|layout| {
             layout.target_folders.len() == target_folders.len()
@@ -193,7 +164,7 @@ impl Snapshot {
         for (dir, entry) in &layout.folders {
             // A folder recorded racily clean is compared by listing until
             // it is recorded again: re-take it, or it stays racy for good.
-            if written_in.contains(dir.as_str()) || matches!(entry, Entry::Present(_, Some(_))) {
+            if matches!(entry, Entry::Present(_, Some(_))) || written_in.binary_search(&dir.as_str()).is_ok() {
                 continue;
             }
             if let Ok(at) = folders.binary_search(&dir.as_str())
@@ -318,16 +289,35 @@ pub(crate) struct Layout {
     folders: Vec<(String, Entry)>,
 }
 
+/// The last clean run's layout of `generated/`, not yet compared with the
+/// folders as they are: a build verifies it while it reads its inputs.
+#[derive(Debug)]
+pub(crate) struct RecordedLayout {
+    layout: Layout,
+    generated: Vec<String>,
+}
+
+impl RecordedLayout {
+    /// The layout, when `generated/` lists the same names and its service
+    /// and environment folders still stat the same.
+    pub(crate) fn verify(self, root: &Path) -> Option<Layout> {
+        let holds = listing(&root.join(GENERATED_DIR)).as_ref() == Some(&self.generated)
+            && all_still(root, &self.layout.folders);
+        holds.then_some(self.layout)
+    }
+}
+
 impl Recorded {
     /// The counts of the last clean run, when nothing it recorded has moved
-    /// since and the record may serve `purpose`; else the layout, when it
-    /// still holds. The layout is checked once, inputs before outputs.
-    pub(crate) fn compare(self, root: &Path, purpose: Purpose) -> Result<Counts, Option<Layout>> {
-        if !self.layout_holds(root) {
-            return Err(None);
-        }
+    /// since and the record may serve `purpose`; else its layout, still to
+    /// be verified. Outputs and inputs are compared first: when one moved
+    /// (an edit), the folders are left for the build to stat alongside
+    /// other work.
+    pub(crate) fn compare(self, root: &Path, purpose: Purpose) -> Result<Counts, Option<RecordedLayout>> {
         if (purpose == Purpose::Build || self.checked) && all_still(root, &self.entries) {
-            return Ok(self.counts);
+            let holds =
+                listing(&root.join(GENERATED_DIR)).as_ref() == Some(&self.generated) && all_still(root, &self.folders);
+            return if holds { Ok(self.counts) } else { Err(None) };
         }
         let target_folders = self
             .entries
@@ -336,19 +326,47 @@ impl Recorded {
             .filter(|dir| is_target_dir(dir))
             .map(String::from)
             .collect();
-        Err(Some(Layout {
-            target_folders,
-            folders: self.folders,
+        Err(Some(RecordedLayout {
+            layout: Layout {
+                target_folders,
+                folders: self.folders,
+            },
+            generated: self.generated,
         }))
-    }
-
-    fn layout_holds(&self, root: &Path) -> bool {
-        listing(&root.join(GENERATED_DIR)).as_ref() == Some(&self.generated) && all_still(root, &self.folders)
     }
 }
 
 /// Every target folder has this file, right below the folder.
 const TARGET_MARKER_FILE: &str = "/manifests.yaml";
+
+/// An output file's entry. `vouched` is the stat the stat cache recorded
+/// when it last saw the file whole; `content` what this run wrote or
+/// compared. Without a vouched stat the file must hold `content`; a racily
+/// clean one must too, and is recorded with its hash. None when the file
+/// cannot be vouched for.
+pub(crate) fn output_entry(
+    root: &Path,
+    path: &str,
+    vouched: Option<Stat>,
+    content: Option<&[u8]>,
+    taken: i64,
+) -> Option<(String, Entry)> {
+    // A vouched stat was compared with the file (or taken right after
+    // writing it) during this run: recording it without a new `stat` is
+    // safe, as a file changed since no longer matches it.
+    let stat = vouched.or_else(|| crate::file_stat::stat(&root.join(path)))?;
+    let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
+    let hash = if racy || vouched.is_none() {
+        let content = content?;
+        if read_output(&root.join(path)).as_deref() != Some(content) {
+            return None;
+        }
+        racy.then(|| blake3::hash(content))
+    } else {
+        None
+    };
+    Some((path.to_string(), Entry::Present(stat, hash)))
+}
 
 fn all_still(root: &Path, entries: &[(String, Entry)]) -> bool {
     entries
@@ -504,7 +522,7 @@ mod tests {
         };
         let targets = ["generated/a/prod/eu", "generated/argocd/x/y"];
         let folders = || vec!["generated/a", "generated/a/prod", "generated/argocd"];
-        let written_in = HashSet::from(["generated/argocd", "generated/a/prod/eu"]);
+        let written_in = ["generated/a/prod/eu", "generated/argocd"];
         let mut snapshot = Snapshot::default();
         let rest = snapshot.reuse_folders(Some(&layout), &targets, folders(), &written_in);
         assert_eq!(rest, ["generated/argocd"], "a file was written straight into it");

@@ -392,6 +392,9 @@ fn has_header(path: &Path) -> bool {
 /// watch and a pre-commit hook) never interleave their writes.
 pub(crate) struct WriteLock {
     _file: std::fs::File,
+    /// Another process held the lock first: what it wrote is newer than
+    /// anything read before.
+    pub(crate) waited: bool,
 }
 
 /// Takes the write lock, saying so on stderr when another process holds it.
@@ -410,13 +413,14 @@ pub(crate) fn lock(root: &Path) -> io::Result<WriteLock> {
         .truncate(false)
         .write(true)
         .open(&path)?;
-    match file.try_lock() {
-        Ok(()) => {}
+    let waited = match file.try_lock() {
+        Ok(()) => false,
         Err(std::fs::TryLockError::WouldBlock) => {
             eprintln!("waiting for another stamp process to finish writing (`{LOCK_FILE}` is locked)");
             file.lock()?;
+            true
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
-    }
-    Ok(WriteLock { _file: file })
+    };
+    Ok(WriteLock { _file: file, waited })
 }

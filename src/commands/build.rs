@@ -10,7 +10,7 @@ use crate::error::{Error, ExitStatus};
 use crate::load::Sources;
 use crate::paths::LOCK_FILE;
 use crate::shard::Shard;
-use crate::snapshot::{self, Counts, Purpose};
+use crate::snapshot::{self, Counts, Layout, Purpose, RecordedLayout};
 use crate::stat_cache::StatCache;
 use crate::tree_cache::TreeCache;
 use crate::write::WriteReport;
@@ -18,17 +18,17 @@ use crate::{report, write};
 
 pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Result<ExitStatus, Error> {
     let start = Instant::now();
-    let mut on_disk = None;
+    let mut recorded = None;
     if cache == Cache::Use && shard.is_none() {
         match noop::unchanged(&settings.root, Purpose::Build) {
             Ok(counts) => {
                 report_unchanged(settings, counts, start.elapsed());
                 return Ok(ExitStatus::Ok);
             }
-            Err(folders) => on_disk = folders,
+            Err(layout) => recorded = layout,
         }
     }
-    let built = execute(settings, cache, shard, on_disk)?;
+    let built = execute(settings, cache, shard, recorded)?;
     if settings.format == Format::Json {
         let c = &built.compiled;
         let fields = json!({
@@ -119,32 +119,23 @@ impl Built {
 /// Loads, compiles and writes under the repo's write lock. Errors here are
 /// the ones that stop a build (unreadable repo, unwritable output);
 /// catalog problems come back as diagnostics in `Built`.
-/// `on_disk`: the target folders known to be all there is (see `Plan::on_disk`).
+/// `recorded`: the last clean run's target folders, which, once verified,
+/// are all there is (see `Plan::on_disk`).
 pub(crate) fn execute(
     settings: &Settings,
     cache: Cache,
     shard: Option<Shard>,
-    on_disk: Option<crate::snapshot::Layout>,
+    recorded: Option<RecordedLayout>,
 ) -> Result<Built, Error> {
     let start = Instant::now();
     let started = snapshot::now();
-    let stage = crate::timings::stage("load");
-    let mut sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
-        source,
-    })?;
-    drop(stage);
-    let _lock = write::lock(&settings.root).map_err(|source| Error::Lock {
-        file: LOCK_FILE,
-        source,
-    })?;
-    let stage = crate::timings::stage("cache");
-    let mut stat_cache = StatCache::load(&settings.root);
-    let trees = (cache != Cache::Ignore).then(|| Arc::new(TreeCache::load(&settings.root)));
-    if let Some(trees) = &trees {
-        sources.use_tree_cache(trees.clone());
-    }
-    drop(stage);
+    let Loaded {
+        sources,
+        on_disk,
+        mut stat_cache,
+        trees,
+        _lock,
+    } = load(settings, cache, recorded)?;
     let mut compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
     compiled.plan.on_disk = on_disk;
     if compiled.shared_broken {
@@ -164,9 +155,92 @@ pub(crate) fn execute(
             return Err(Error::WriteOutput { source });
         }
     };
-    // The files just written or verified need not be read again next time.
+    let changed = learn(settings, &compiled, &written, &mut stat_cache);
+    drop(stage);
+    // Three local files, independent of one another: saved side by side.
+    let save_caches = || {
+        // Only speed-ups: failing to save one costs a re-read next time.
+        if changed {
+            let _stage = crate::timings::stage("write:cache");
+            let _ = stat_cache.save(&settings.root);
+        }
+        if let Some(trees) = &trees {
+            let _stage = crate::timings::stage("write:trees");
+            trees.save(&settings.root);
+        }
+    };
+    rayon::join(save_caches, || {
+        noop::record(&settings.root, &compiled, &stat_cache, started)
+    });
+    Ok(Built {
+        compiled,
+        written,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// What a build reads before it compiles, and the write lock it holds.
+struct Loaded {
+    sources: Sources,
+    on_disk: Option<Layout>,
+    stat_cache: StatCache,
+    trees: Option<Arc<TreeCache>>,
+    _lock: write::WriteLock,
+}
+
+/// Reads the inputs, verifies the recorded layout and loads the local
+/// caches side by side, then takes the write lock.
+fn load(settings: &Settings, cache: Cache, recorded: Option<RecordedLayout>) -> Result<Loaded, Error> {
+    let stage = crate::timings::stage("load");
+    // The local caches load while the inputs are read: both are only
+    // speed-ups, checked by stat or keyed by content, and read again below
+    // if another process wrote while this one waited for the lock.
+    let load_caches = || {
+        let trees = (cache != Cache::Ignore).then(|| Arc::new(TreeCache::load(&settings.root)));
+        (StatCache::load(&settings.root), trees)
+    };
+    // The recorded layout is verified alongside too: a few thousand folder
+    // stats while the input walk keeps one core busy.
+    let ((sources, on_disk), (mut stat_cache, mut trees)) = rayon::join(
+        || {
+            rayon::join(
+                || Sources::from_dir(&settings.root),
+                || recorded.and_then(|layout| layout.verify(&settings.root)),
+            )
+        },
+        load_caches,
+    );
+    let mut sources = sources.map_err(|source| Error::ReadRepo {
+        root: settings.root.clone(),
+        source,
+    })?;
+    drop(stage);
+    let lock = write::lock(&settings.root).map_err(|source| Error::Lock {
+        file: LOCK_FILE,
+        source,
+    })?;
+    if lock.waited {
+        (stat_cache, trees) = load_caches();
+    }
+    if let Some(trees) = &trees {
+        sources.use_tree_cache(trees.clone());
+    }
+    Ok(Loaded {
+        sources,
+        on_disk,
+        stat_cache,
+        trees,
+        _lock: lock,
+    })
+}
+
+/// Records in the stat cache what this build wrote, verified or removed;
+/// true when the cache changed.
+fn learn(settings: &Settings, compiled: &Compiled, written: &WriteReport, stat_cache: &mut StatCache) -> bool {
     let pruned = stat_cache.retain_services(|name| compiled.service_names.contains(name));
-    if pruned || !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty() {
+    let changed =
+        pruned || !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty();
+    if changed {
         // Rendered targets were written or compared byte for byte by
         // `apply`; verified ones only matched their committed fingerprint.
         for (dir, inputs, trust) in &compiled.fresh {
@@ -180,19 +254,6 @@ pub(crate) fn execute(
                 stat_cache.forget(dir);
             }
         }
-        // Only a speed-up: failing to save it costs a re-read next time.
-        let _stage = crate::timings::stage("write:cache");
-        let _ = stat_cache.save(&settings.root);
     }
-    if let Some(trees) = &trees {
-        let _stage = crate::timings::stage("write:trees");
-        trees.save(&settings.root);
-    }
-    drop(stage);
-    noop::record(&settings.root, &compiled, &stat_cache, started);
-    Ok(Built {
-        compiled,
-        written,
-        elapsed: start.elapsed(),
-    })
+    changed
 }

@@ -28,7 +28,7 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
                 report_unchanged(settings, counts);
                 return Ok(ExitStatus::Ok);
             }
-            Err(folders) => on_disk = folders,
+            Err(recorded) => on_disk = recorded.and_then(|layout| layout.verify(&settings.root)),
         }
     }
     let started = snapshot::now();

@@ -2,13 +2,14 @@
 //! the last clean run when nothing moved (`snapshot.rs`), and take a new
 //! snapshot after a clean run.
 
-use std::collections::HashSet;
 use std::path::Path;
+
+use rayon::prelude::*;
 
 use crate::compile::Compiled;
 use crate::load::Sources;
 use crate::paths::{GENERATED_DIR, TARGET_FILES, is_target_dir};
-use crate::snapshot::{self, Counts, Layout, Purpose, Snapshot};
+use crate::snapshot::{self, Counts, Entry, Purpose, RecordedLayout, Snapshot};
 use crate::stat_cache::{StatCache, Trust};
 
 /// The date policy exceptions are judged by: a snapshot holds for one day.
@@ -17,8 +18,9 @@ pub(crate) fn today() -> String {
 }
 
 /// The last clean run's snapshot, when nothing it recorded has moved
-/// since: `Ok(counts)`; else what it still knows of `generated/`'s folders.
-pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Result<Counts, Option<Layout>> {
+/// since: `Ok(counts)`; else what it knew of `generated/`'s folders, to
+/// verify (`RecordedLayout::verify`) before relying on it.
+pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Result<Counts, Option<RecordedLayout>> {
     let _stage = crate::timings::stage("snapshot");
     let Some(recorded) = snapshot::load(root, &today()) else {
         return Err(None);
@@ -30,7 +32,7 @@ pub(crate) fn unchanged(root: &Path, purpose: Purpose) -> Result<Counts, Option<
 /// target current, nothing kept back); removes any older one otherwise.
 /// `started` is when the run began reading its inputs.
 pub(crate) fn record(root: &Path, compiled: &Compiled, stat_cache: &StatCache, started: i64) {
-    let _stage = crate::timings::stage("snapshot");
+    let _stage = crate::timings::stage("snapshot:record");
     let taken = snapshot::now();
     let clean = compiled.diags.is_empty()
         && !compiled.shared_broken
@@ -55,8 +57,13 @@ fn take(
     taken: i64,
 ) -> Option<Snapshot> {
     let plan = &compiled.plan;
-    let outputs: Vec<&String> = plan.files.keys().chain(&plan.unchanged).collect();
-    let mut checked = true;
+    // Written files with what was written, then the unchanged ones.
+    let outputs: Vec<(&String, Option<&[u8]>)> = plan
+        .files
+        .iter()
+        .map(|(path, content)| (path, Some(content.as_bytes())))
+        .chain(plan.unchanged.iter().map(|path| (path, None)))
+        .collect();
     let mut snapshot = Snapshot::new(Counts {
         services: compiled.services as u64,
         targets: compiled.targets as u64,
@@ -65,58 +72,94 @@ fn take(
     if !snapshot.add_inputs(root, sources, started) || !snapshot.add_path(root, ".git/config", taken) {
         return None;
     }
-    let mut folders = Vec::new();
-    let mut target_folders = Vec::new();
-    let mut last_dir = None;
-    for path in outputs {
-        let content = plan.files.get(path).map(String::as_bytes);
-        let (dir, file) = path.rsplit_once('/')?;
-        let vouched = match TARGET_FILES.iter().position(|f| *f == file) {
-            Some(index) if is_target_dir(dir) => {
-                let (stats, trust) = stat_cache.entry(dir)?;
-                checked &= trust == Trust::Rendered;
-                Some(stats[index])
-            }
-            _ => None,
-        };
-        if !snapshot.add_output(root, path, vouched, content, taken) {
-            return None;
-        }
-        // Outputs come in two sorted runs (written, then unchanged), so a
-        // folder's files are mostly next to each other; repeats go below.
-        if last_dir != Some(dir) {
-            last_dir = Some(dir);
-            for folder in output_folders(dir).into_iter().flatten() {
-                if folders.last() != Some(&folder) {
-                    folders.push(folder);
-                }
-            }
-            if is_target_dir(dir) {
-                target_folders.push(dir);
-            }
-        }
-    }
-    for list in [&mut folders, &mut target_folders] {
-        list.sort_unstable();
-        list.dedup();
-    }
-    // Folders this run wrote a file straight into moved; a target folder
-    // added or removed moved its parents.
-    let written_in: HashSet<&str> = plan
-        .files
-        .keys()
-        .filter_map(|p| p.rsplit_once('/'))
-        .map(|(dir, _)| dir)
-        .collect();
+    let (entries, rendered) = output_entries(root, &outputs, stat_cache, taken)?;
+    snapshot.add_outputs(entries);
+    let (folders, target_folders, written_in) = output_folder_lists(plan, &outputs);
     let folders = snapshot.reuse_folders(plan.on_disk.as_ref(), &target_folders, folders, &written_in);
     for folder in &folders {
         if !snapshot.add_folder(root, folder, taken) {
             return None;
         }
     }
-    snapshot.set_checked(checked);
+    snapshot.set_checked(rendered);
     snapshot.set_generated_listing(snapshot::listing(&root.join(GENERATED_DIR))?);
     Some(snapshot)
+}
+
+/// Each output as the stat cache vouches for it (a target's files) or as it
+/// is now, and whether stamp rendered every one here; None when one cannot
+/// be vouched for.
+fn output_entries(
+    root: &Path,
+    outputs: &[(&String, Option<&[u8]>)],
+    stat_cache: &StatCache,
+    taken: i64,
+) -> Option<(Vec<(String, Entry)>, bool)> {
+    let entries: Vec<((String, Entry), bool)> = outputs
+        .par_iter()
+        .with_min_len(256)
+        .map(|&(path, content)| {
+            let (dir, file) = path.rsplit_once('/')?;
+            let (vouched, rendered) = match TARGET_FILES.iter().position(|f| *f == file) {
+                Some(index) if is_target_dir(dir) => {
+                    let (stats, trust) = stat_cache.entry(dir)?;
+                    (Some(stats[index]), trust == Trust::Rendered)
+                }
+                _ => (None, true),
+            };
+            Some((snapshot::output_entry(root, path, vouched, content, taken)?, rendered))
+        })
+        .collect::<Option<_>>()?;
+    let rendered = entries.iter().all(|(_, rendered)| *rendered);
+    Some((entries.into_iter().map(|(entry, _)| entry).collect(), rendered))
+}
+
+/// The service and environment folders above the outputs, the target
+/// folders, and the folders this run wrote a file straight into; each
+/// sorted and without repeats.
+fn output_folder_lists<'p>(
+    plan: &'p crate::write::Plan,
+    outputs: &[(&'p String, Option<&[u8]>)],
+) -> (Vec<&'p str>, Vec<&'p str>, Vec<&'p str>) {
+    let mut folders = Vec::new();
+    let mut target_folders = Vec::new();
+    // The last folder taken at each level: outputs come in two sorted runs
+    // (written, then unchanged), so repeats are mostly next to each other;
+    // the rest go below.
+    let mut last: [Option<&str>; 3] = [None; 3];
+    for (path, _) in outputs {
+        let Some((dir, _)) = path.rsplit_once('/') else {
+            continue;
+        };
+        if last[2] == Some(dir) {
+            continue;
+        }
+        last[2] = Some(dir);
+        for (level, folder) in output_folders(dir).into_iter().enumerate() {
+            if let Some(folder) = folder
+                && last[level] != Some(folder)
+            {
+                last[level] = Some(folder);
+                folders.push(folder);
+            }
+        }
+        if is_target_dir(dir) {
+            target_folders.push(dir);
+        }
+    }
+    // A folder this run wrote a file straight into moved; a target folder
+    // added or removed moved its parents.
+    let mut written_in: Vec<&str> = plan
+        .files
+        .keys()
+        .filter_map(|p| p.rsplit_once('/'))
+        .map(|(dir, _)| dir)
+        .collect();
+    for list in [&mut folders, &mut target_folders, &mut written_in] {
+        list.sort();
+        list.dedup();
+    }
+    (folders, target_folders, written_in)
 }
 
 /// The service and environment folders above an output folder under
