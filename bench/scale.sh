@@ -10,7 +10,9 @@
 #
 # Each row is the median wall time of RUNS runs, with the highest peak RSS
 # (`/usr/bin/time -f %M`) among them. SKIP_1000=1 leaves out the N = 1,000
-# section; KEEP=1 keeps the synthetic repos under $WORK.
+# section; KEEP=1 keeps the synthetic repos under $WORK. DELIVERY=1 gives a
+# quarter of the services rollouts, flags, alerts and migrations
+# (`synth --delivery`) and copies this repo's `policies/` in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
@@ -85,6 +87,15 @@ edit_service() {
   EDITS=$((EDITS + 1))
   sed -i -E "s/^  tag: .*/  tag: \"9.9.$EDITS\"/" "$REPO/catalog/services/$1.yaml"
 }
+# A synthetic catalog of $1 services in $2 (see DELIVERY above).
+synth() {
+  if [ -n "${DELIVERY:-}" ]; then
+    "$SYNTH" --services "$1" --out "$2" --delivery >/dev/null
+    cp -r policies "$2/"
+  else
+    "$SYNTH" --services "$1" --out "$2" >/dev/null
+  fi
+}
 stamp_timings() { grep '^timing:' "$WORK/out" | sed 's/^timing: *//'; }
 fmt_ms() { awk -v t="$1" 'BEGIN {if (t >= 1000) printf "%.2f s", t / 1000; else printf "%d ms", t}'; }
 
@@ -97,7 +108,7 @@ prep_edit() { edit_service svc-00001; }
 measure_rows() {
   REPO=$WORK/repo-$N
   say "N = $N: writing the synthetic catalog"
-  "$SYNTH" --services "$N" --out "$REPO" >/dev/null
+  synth "$N" "$REPO"
   say "cold build x $RUNS"
   repeat prep_cold "$STAMP" -C "$REPO" build
   cold_ms=$MS cold_mb=$MB
@@ -157,7 +168,7 @@ measure_rows() {
 measure_1000() {
   REPO=$WORK/repo-1000
   say "N = 1000: cold build, no-op and edit x $RUNS"
-  "$SYNTH" --services 1000 --out "$REPO" >/dev/null
+  synth 1000 "$REPO"
   repeat prep_cold "$STAMP" -C "$REPO" build
   k_cold_ms=$MS k_cold_mb=$MB
   K_TARGETS=$(grep '^built ' "$WORK/out" | tail -1 | sed -E 's/built ([0-9]+) targets.*/\1/')

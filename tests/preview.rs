@@ -332,6 +332,17 @@ fn the_workflow_builds_once_and_writes_only_where_it_must() {
         ]
     );
     assert_eq!(builds, ["stamp"]);
+    // Every matrix `affected` prints runs: a job per target in the first
+    // four, one job per matrix after that, and the required status waits
+    // for all of them.
+    assert_eq!(
+        jobs["validate-more"]["strategy"]["matrix"],
+        "${{ fromJSON(needs.plan.outputs.matrix-more) }}"
+    );
+    let tier_needs = jobs["tier"]["needs"].as_array().unwrap();
+    for job in ["validate-1", "validate-2", "validate-3", "validate-4", "validate-more"] {
+        assert!(tier_needs.iter().any(|n| n == job), "tier does not wait for {job}");
+    }
     let plan = jobs["plan"]["steps"].as_array().unwrap();
     let runs: Vec<&str> = plan.iter().filter_map(|s| s["run"].as_str()).collect();
     let affected_runs = (jobs.values())
