@@ -28,7 +28,9 @@ fn main() {
     for file in &example {
         println!("cargo:rerun-if-changed={file}");
     }
-    println!("cargo:rerun-if-changed={WORKFLOW}");
+    for workflow in WORKFLOWS {
+        println!("cargo:rerun-if-changed={workflow}");
+    }
 
     let commit = build_commit(root);
     println!("cargo:rustc-env=STAMP_COMMIT={}", commit.as_deref().unwrap_or(""));
@@ -48,18 +50,21 @@ fn main() {
     for file in &example {
         let _ = writeln!(out, "    ({file:?}, include_str!({:?})),", root.join(file));
     }
-    out.push_str("];\n\n/// The CI workflow `stamp init` writes, this repository's own.\n");
-    let _ = writeln!(
-        out,
-        "pub const WORKFLOW: (&str, &str) = ({WORKFLOW:?}, include_str!({:?}));",
-        root.join(WORKFLOW)
-    );
+    out.push_str("];\n\n/// The CI workflows `stamp init` writes, this repository's own.\n");
+    out.push_str("pub const WORKFLOWS: &[(&str, &str)] = &[\n");
+    for workflow in WORKFLOWS {
+        let _ = writeln!(out, "    ({workflow:?}, include_str!({:?})),", root.join(workflow));
+    }
+    out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }
 
-/// The workflow a platform repo runs; `init` copies it verbatim.
-const WORKFLOW: &str = ".github/workflows/platform.yml";
+/// The workflows a platform repo runs; `init` copies them verbatim.
+const WORKFLOWS: [&str; 2] = [
+    ".github/workflows/platform.yml",
+    ".github/workflows/validate-matrix.yml",
+];
 
 /// The full commit hash of the source being built: from git when the crate
 /// is the top of a git checkout (`cargo install --path .`, `--git`, a

@@ -157,11 +157,16 @@ fn init_pins_the_build_commit_for_pre_commit_and_ci() {
         .success();
     let repo = test.path().join("platform");
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert_eq!(
-        std::fs::read_to_string(repo.join(".github/workflows/platform.yml")).unwrap(),
-        std::fs::read_to_string(source.join(".github/workflows/platform.yml")).unwrap(),
-        "init's workflow differs from the repo's"
-    );
+    for workflow in [
+        ".github/workflows/platform.yml",
+        ".github/workflows/validate-matrix.yml",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(repo.join(workflow)).unwrap(),
+            std::fs::read_to_string(source.join(workflow)).unwrap(),
+            "init's {workflow} differs from the repo's"
+        );
+    }
     let config = std::fs::read_to_string(repo.join(".pre-commit-config.yaml")).unwrap();
     let parsed: serde_norway::Value = serde_norway::from_str(&config).unwrap();
     let entry = &parsed["repos"][0];

@@ -99,8 +99,8 @@ pub(crate) fn scaffold() -> Vec<(&'static str, Cow<'static, str>)> {
             ".pre-commit-config.yaml",
             pre_commit_config(crate::build_commit()).into(),
         ),
-        (WORKFLOW.0, WORKFLOW.1.into()),
     ];
+    files.extend(WORKFLOWS.iter().map(|(p, c)| (*p, Cow::Borrowed(*c))));
     files.extend(EXAMPLE_CATALOG.iter().map(|(p, c)| (*p, Cow::Borrowed(*c))));
     files.extend(BUILTINS.iter().map(|(p, c)| (*p, Cow::Borrowed(*c))));
     files
