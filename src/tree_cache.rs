@@ -110,8 +110,10 @@ impl TreeCache {
             }
         };
         let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
-        run.seen.insert(hash);
-        if let Some(encoded) = encoded {
+        // Two files with one text (two empty files) are one tree.
+        if run.seen.insert(hash)
+            && let Some(encoded) = encoded
+        {
             run.parsed.push((hash, encoded));
         }
         parsed
@@ -185,14 +187,28 @@ fn encode_tree(out: &mut Vec<u8>, node: &Node) {
 }
 
 /// The tree `bytes` hold, when they hold exactly one, nested no deeper
-/// than a parse allows.
+/// and with no more nodes than a parse allows.
 fn decode_tree(bytes: &[u8]) -> Option<Node> {
     let mut reader = Reader::new(bytes);
-    let node = read_node(&mut reader, 0)?;
+    let mut nodes = 0;
+    let node = read_node(&mut reader, 0, &mut nodes)?;
     reader.is_empty().then_some(node)
 }
 
-fn read_node(reader: &mut Reader<'_>, depth: usize) -> Option<Node> {
+/// The fewest bytes a node takes: a tag, its position and a length.
+const MIN_NODE_BYTES: usize = 1 + 8 + 8;
+
+/// Room for `count` children, never more than the bytes left could hold:
+/// a garbled count must not ask for gigabytes up front.
+fn capacity(reader: &Reader<'_>, count: usize, per_child: usize) -> usize {
+    count.min(reader.remaining() / per_child)
+}
+
+fn read_node(reader: &mut Reader<'_>, depth: usize, nodes: &mut usize) -> Option<Node> {
+    *nodes += 1;
+    if *nodes > yaml_tree::MAX_NODES {
+        return None;
+    }
     let tag = reader.u8()?;
     let pos = Pos::new(reader.u32()?, reader.u32()?);
     let kind = match tag {
@@ -203,17 +219,20 @@ fn read_node(reader: &mut Reader<'_>, depth: usize) -> Option<Node> {
         SEQ | MAP if depth >= MAX_DEPTH => return None,
         SEQ => {
             let count = reader.len()?;
-            let mut items = Vec::with_capacity(count);
+            let mut items = Vec::with_capacity(capacity(reader, count, MIN_NODE_BYTES));
             for _ in 0..count {
-                items.push(read_node(reader, depth + 1)?);
+                items.push(read_node(reader, depth + 1, nodes)?);
             }
             NodeKind::Seq(items)
         }
         MAP => {
             let count = reader.len()?;
-            let mut entries = Vec::with_capacity(count);
+            let mut entries = Vec::with_capacity(capacity(reader, count, 2 * MIN_NODE_BYTES));
             for _ in 0..count {
-                entries.push((read_node(reader, depth + 1)?, read_node(reader, depth + 1)?));
+                entries.push((
+                    read_node(reader, depth + 1, nodes)?,
+                    read_node(reader, depth + 1, nodes)?,
+                ));
             }
             NodeKind::Map(entries)
         }
@@ -250,6 +269,20 @@ mod tests {
         let mut bad_tag = bytes;
         bad_tag[0] = 9;
         assert_eq!(decode_tree(&bad_tag), None);
+    }
+
+    #[test]
+    fn a_garbled_count_asks_for_no_more_room_than_the_bytes_hold() {
+        // A map claiming u64::MAX / 2 entries in a few bytes: refused by
+        // the reader; one claiming as many as the bytes left reserves room
+        // for what they could hold, then fails on the first short entry.
+        for count in [u64::MAX / 2, 40] {
+            let mut bytes = vec![MAP];
+            bytes.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0]);
+            put_u64(&mut bytes, count);
+            bytes.extend_from_slice(&[0; 40]);
+            assert_eq!(decode_tree(&bytes), None);
+        }
     }
 
     #[test]

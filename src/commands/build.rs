@@ -219,9 +219,15 @@ fn load(settings: &Settings, cache: Cache, recorded: Option<RecordedLayout>) -> 
         file: LOCK_FILE,
         source,
     })?;
-    if lock.waited {
-        (stat_cache, trees) = load_caches();
-    }
+    // Another process wrote while this one waited: what was read of
+    // `generated/` before the lock is older than that.
+    let on_disk = match lock.waited {
+        true => {
+            (stat_cache, trees) = load_caches();
+            None
+        }
+        false => on_disk,
+    };
     if let Some(trees) = &trees {
         sources.use_tree_cache(trees.clone());
     }
