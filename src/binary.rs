@@ -75,6 +75,14 @@ impl<'a> Reader<'a> {
         (n <= self.bytes.len()).then_some(n)
     }
 
+    /// A count of items that take at least `min_item` bytes each, bounded
+    /// by what the rest of the file could hold: room reserved for it is
+    /// never more than the file's size warrants.
+    pub(crate) fn count(&mut self, min_item: usize) -> Option<usize> {
+        let n = self.len()?;
+        (n <= self.bytes.len() / min_item.max(1)).then_some(n)
+    }
+
     pub(crate) fn str(&mut self) -> Option<String> {
         let n = self.len()?;
         String::from_utf8(self.take(n)?.to_vec()).ok()

@@ -78,13 +78,20 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
             .unwrap_or_else(|| PathBuf::from("."));
         let settings = cli::Settings {
             root: dir.clone(),
+            shown_root: dir.clone(),
             format: cli.format,
             color: false,
             quiet: cli.quiet,
         };
         return commands::init::run(&settings, &dir);
     }
-    let settings = cli.settings().map_err(Error::refused)?;
+    let mut settings = cli.settings().map_err(Error::refused)?;
+    if matches!(cli.command, Command::Build { .. } | Command::Check { .. }) {
+        settings.enter_root().map_err(|source| Error::ReadRepo {
+            root: settings.shown_root.clone(),
+            source,
+        })?;
+    }
     if settings.quiet || settings.format == cli::Format::Json {
         progress::silence();
     }

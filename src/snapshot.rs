@@ -109,6 +109,9 @@ impl Snapshot {
         let Some(stats) = sources.input_stats() else {
             return false;
         };
+        // The outputs follow (`add_outputs`): room for all, once.
+        let inputs = stats.files.len() + stats.dirs.len() + stats.absent.len();
+        self.entries.reserve(inputs + self.counts.files as usize);
         for (path, stat) in &stats.files {
             let Some(text) = sources.get(path) else { return false };
             let hash = (stat.changed_at() + RACY_WINDOW_NS >= started).then(|| blake3::hash(text.as_bytes()));
@@ -486,8 +489,12 @@ fn put_entries(out: &mut Vec<u8>, entries: &[(String, Entry)]) {
 
 /// A list of entries as `put_entries` wrote it.
 fn read_entries(reader: &mut Reader<'_>) -> Option<Vec<(String, Entry)>> {
-    let mut entries = Vec::new();
-    for _ in 0..reader.len()? {
+    // A path's length and a tag at least. Sized up front: a vector grown by
+    // doubling touches about twice its final memory, and fresh memory costs
+    // a page fault per page.
+    let count = reader.count(9)?;
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
         let path = reader.str()?;
         let entry = match reader.u8()? {
             0 => Entry::Absent,

@@ -63,7 +63,10 @@ impl StatCache {
     fn decode(bytes: &[u8]) -> Option<StatCache> {
         let mut reader = Reader::new(bytes.strip_prefix(CACHE_MAGIC.as_slice())?);
         let mut cache = StatCache::default();
-        for _ in 0..reader.len()? {
+        // A folder's name length, inputs, trust and three stats at least.
+        let count = reader.count(8 + 32 + 1 + 3 * 32)?;
+        cache.entries.reserve(count);
+        for _ in 0..count {
             let dir = reader.str()?;
             let inputs = reader.hash()?;
             let trust = match reader.u8()? {
@@ -74,11 +77,15 @@ impl StatCache {
             let stats = [reader.stat()?, reader.stat()?, reader.stat()?];
             cache.entries.insert(dir, (inputs, stats, trust));
         }
-        for _ in 0..reader.len()? {
+        // A name's length, a key and a count of folders at least.
+        let count = reader.count(8 + 32 + 8)?;
+        cache.services.reserve(count);
+        for _ in 0..count {
             let name = reader.str()?;
             let key = reader.hash()?;
-            let mut dirs = Vec::new();
-            for _ in 0..reader.len()? {
+            let dirs_count = reader.count(8)?;
+            let mut dirs = Vec::with_capacity(dirs_count);
+            for _ in 0..dirs_count {
                 dirs.push(reader.str()?);
             }
             cache.services.insert(name, (key, dirs));

@@ -125,3 +125,22 @@ fn root_is_found_from_a_subfolder() {
         .success();
     assert!(test.exists("generated/web/dev/eu/manifests.yaml"));
 }
+
+/// `build` and `check` enter the root (shorter paths to stat); a relative
+/// `-C` still names the folder from where stamp was started.
+#[test]
+fn a_relative_root_is_taken_from_the_starting_folder() {
+    let test = Test::fixture("basic");
+    let parent = test.path().parent().unwrap();
+    let name = test.path().file_name().unwrap().to_str().unwrap();
+    for args in [["-C", name, "build", "-q"], ["-C", name, "check", "-q"]] {
+        stamp().args(args).current_dir(parent).assert().success();
+    }
+    assert!(test.exists("generated/web/dev/eu/manifests.yaml"));
+    let assert = stamp()
+        .args(["-C", &format!("{name}/catalog/.."), "check"])
+        .current_dir(parent)
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("up to date: 7 targets"));
+}

@@ -349,6 +349,7 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
             Some((stem, service.filter(|_| reader.diags.is_empty()), reader.diags))
         })
         .collect();
+    services.reserve(parsed.len());
     for (stem, service, mut service_diags) in parsed {
         match service {
             Some(service) => services.push(service),

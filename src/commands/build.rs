@@ -211,7 +211,7 @@ fn load(settings: &Settings, cache: Cache, recorded: Option<RecordedLayout>) -> 
         load_caches,
     );
     let mut sources = sources.map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })?;
     drop(stage);

@@ -33,7 +33,7 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
     }
     let started = snapshot::now();
     let mut sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })?;
     let trees = (cache != Cache::Ignore).then(|| Arc::new(TreeCache::load(&settings.root)));

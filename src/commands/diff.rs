@@ -43,7 +43,7 @@ pub(crate) fn run(settings: &Settings, base: Option<&str>, stat: bool) -> Result
 
 fn read_repo(settings: &Settings) -> Result<Sources, Error> {
     Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })
 }

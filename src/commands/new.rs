@@ -14,7 +14,7 @@ use crate::{report, resolve};
 
 pub(crate) fn run(settings: &Settings, new: &NewArgs) -> Result<ExitStatus, Error> {
     let sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })?;
     let path = format!("{SERVICES_DIR}{}.yaml", new.service);

@@ -44,7 +44,7 @@ pub(crate) fn run(
     let out = output_dir(&settings.root, out)?;
     let old_sources = Sources::from_git(&settings.root, base).map_err(Error::Git)?;
     let new_sources = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })?;
     let resolve = |sources: Sources, side: &str| -> Result<Resolution, Error> {

@@ -12,7 +12,7 @@ use crate::resolve::Provenance;
 /// The repo's inputs, read under the loader's bounds.
 pub(crate) fn read_repo(settings: &Settings) -> Result<Sources, Error> {
     Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })
 }

@@ -17,7 +17,7 @@ use crate::paths::{INPUT_DIRS, STAMP_FILE, service_of_file};
 /// services that differ when nothing shared does.
 pub(super) fn sources(settings: &Settings, base: &str) -> Result<(Sources, Sources), Error> {
     let new = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
-        root: settings.root.clone(),
+        root: settings.shown_root.clone(),
         source,
     })?;
     match trimmed(settings, base, &new).map_err(Error::Git)? {
