@@ -65,6 +65,8 @@ fn cache(no_cache: bool) -> compile::Cache {
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
+    // The whole run after the process started: what the stages leave out.
+    let _stage = timings::stage("run");
     exit_code(dispatch(Cli::parse_args()))
 }
 

@@ -301,7 +301,7 @@ impl Sources {
             files: Vec::new(),
         };
         for top in std::iter::once(STAMP_FILE).chain(INPUT_DIRS.iter().copied()) {
-            sources.read_path(&mut walk, top, &root.join(top), 0);
+            sources.read_path(&mut walk, top, &crate::paths::under(root, top), 0);
         }
         sources.read_files(walk.budget, walk.files);
         Ok(sources)

@@ -31,6 +31,16 @@ pub(crate) const LOCK_FILE: &str = "generated/.stamp.lock";
 /// Present while a build writes: temporary files may be left behind.
 pub(crate) const WRITING_MARKER: &str = "generated/.stamp-writing";
 
+/// Repo path `rel` under `root`; `rel` itself when the root is `.` (see
+/// `Settings::enter_root`): no `./` for the kernel to walk, no allocation.
+pub(crate) fn under<'a>(root: &std::path::Path, rel: &'a str) -> std::borrow::Cow<'a, std::path::Path> {
+    if root == std::path::Path::new(".") {
+        std::borrow::Cow::Borrowed(std::path::Path::new(rel))
+    } else {
+        std::borrow::Cow::Owned(root.join(rel))
+    }
+}
+
 /// A target's folder: `generated/<service>/<env>/<region>`.
 pub(crate) fn target_dir(service: &str, env: &str, region: &str) -> String {
     format!("{GENERATED_DIR}/{service}/{env}/{region}")

@@ -109,9 +109,10 @@ impl Snapshot {
         let Some(stats) = sources.input_stats() else {
             return false;
         };
-        // The outputs follow (`add_outputs`): room for all, once.
+        // A few single paths (`add_path`) and the outputs follow
+        // (`add_outputs`): room for all, once.
         let inputs = stats.files.len() + stats.dirs.len() + stats.absent.len();
-        self.entries.reserve(inputs + self.counts.files as usize);
+        self.entries.reserve(inputs + 8 + self.counts.files as usize);
         for (path, stat) in &stats.files {
             let Some(text) = sources.get(path) else { return false };
             let hash = (stat.changed_at() + RACY_WINDOW_NS >= started).then(|| blake3::hash(text.as_bytes()));
@@ -136,9 +137,10 @@ impl Snapshot {
         true
     }
 
-    /// Output files' entries, as `output_entry` makes them.
-    pub(crate) fn add_outputs(&mut self, entries: Vec<(String, Entry)>) {
-        self.entries.extend(entries);
+    /// Output files' entries, as `output_entry` makes them, appended by
+    /// `add` in place; what `add` returns.
+    pub(crate) fn add_outputs<T>(&mut self, add: impl FnOnce(&mut Vec<(String, Entry)>) -> T) -> T {
+        add(&mut self.entries)
     }
 
     /// Records, of `folders`, those `layout` holds that this run did not
@@ -357,11 +359,11 @@ pub(crate) fn output_entry(
     // A vouched stat was compared with the file (or taken right after
     // writing it) during this run: recording it without a new `stat` is
     // safe, as a file changed since no longer matches it.
-    let stat = vouched.or_else(|| crate::file_stat::stat(&root.join(path)))?;
+    let stat = vouched.or_else(|| crate::file_stat::stat(&crate::paths::under(root, path)))?;
     let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
     let hash = if racy || vouched.is_none() {
         let content = content?;
-        if read_output(&root.join(path)).as_deref() != Some(content) {
+        if read_output(&crate::paths::under(root, path)).as_deref() != Some(content) {
             return None;
         }
         racy.then(|| blake3::hash(content))
@@ -381,7 +383,7 @@ fn all_still(root: &Path, entries: &[(String, Entry)]) -> bool {
 /// `path` as it is now (taken at `taken`), or None when it cannot be
 /// vouched for (a symlink, an unreadable file or folder).
 fn entry_now(root: &Path, path: &str, taken: i64) -> Option<Entry> {
-    let full = root.join(path);
+    let full = crate::paths::under(root, path);
     match std::fs::symlink_metadata(&full) {
         Ok(meta) if meta.file_type().is_symlink() => None,
         Ok(meta) => {
@@ -408,7 +410,7 @@ fn entry_now(root: &Path, path: &str, taken: i64) -> Option<Entry> {
 
 /// Whether a recorded path is as recorded.
 fn still(root: &Path, path: &str, entry: &Entry) -> bool {
-    let full = root.join(path);
+    let full = crate::paths::under(root, path);
     match (std::fs::symlink_metadata(&full), entry) {
         (Err(e), Entry::Absent) => {
             matches!(

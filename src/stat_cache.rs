@@ -145,7 +145,7 @@ impl StatCache {
         let fresh = *cached_key == key
             && dirs.iter().all(|dir| {
                 self.entries.get(dir).is_some_and(|(_, stats, trust)| {
-                    (!rendered_only || *trust == Trust::Rendered) && stats_match(&root.join(dir), stats)
+                    (!rendered_only || *trust == Trust::Rendered) && stats_match(root, dir, stats)
                 })
             });
         fresh.then_some(dirs.as_slice())
@@ -155,9 +155,7 @@ impl StatCache {
     /// (by stamp itself, when `rendered_only`) and stat the same as then.
     pub(crate) fn vouches_for(&self, root: &Path, dir: &str, inputs: blake3::Hash, rendered_only: bool) -> bool {
         self.entries.get(dir).is_some_and(|(cached_inputs, stats, trust)| {
-            *cached_inputs == inputs
-                && (!rendered_only || *trust == Trust::Rendered)
-                && stats_match(&root.join(dir), stats)
+            *cached_inputs == inputs && (!rendered_only || *trust == Trust::Rendered) && stats_match(root, dir, stats)
         })
     }
 
@@ -194,11 +192,15 @@ impl StatCache {
 }
 
 /// Whether the target folder's files all still have the recorded stats.
-fn stats_match(dir: &Path, stats: &[Stat; 3]) -> bool {
-    TARGET_FILES
-        .iter()
-        .zip(stats)
-        .all(|(file, s)| stat(&dir.join(file)) == Some(*s))
+/// One path buffer for the three: this runs for every target of an edit.
+fn stats_match(root: &Path, dir: &str, stats: &[Stat; 3]) -> bool {
+    let mut path = crate::paths::under(root, dir).into_owned();
+    TARGET_FILES.iter().zip(stats).all(|(file, s)| {
+        path.push(file);
+        let same = stat(&path) == Some(*s);
+        path.pop();
+        same
+    })
 }
 
 #[cfg(test)]

@@ -334,9 +334,11 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
             .with_hint("rename it, or move it out of `catalog/services/`"),
         );
     }
-    let parsed: Vec<_> = files
+    // `map`, not `filter_map`: an indexed collect writes each result in
+    // place, without the intermediate vectors an unindexed one grows.
+    let parsed: Vec<Option<_>> = files
         .par_iter()
-        .filter_map(|&(path, text)| {
+        .map(|&(path, text)| {
             let stem = path.strip_prefix(SERVICES_DIR)?.strip_suffix(".yaml")?;
             let mut reader = Reader::new(path);
             let service = match sources.parse_tree(path, text) {
@@ -350,7 +352,7 @@ pub fn parse(sources: &Sources) -> (Catalog, Vec<Diagnostic>) {
         })
         .collect();
     services.reserve(parsed.len());
-    for (stem, service, mut service_diags) in parsed {
+    for (stem, service, mut service_diags) in parsed.into_iter().flatten() {
         match service {
             Some(service) => services.push(service),
             None => {

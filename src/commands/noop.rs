@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use crate::compile::Compiled;
@@ -72,8 +74,7 @@ fn take(
     if !snapshot.add_inputs(root, sources, started) || !snapshot.add_path(root, ".git/config", taken) {
         return None;
     }
-    let (entries, rendered) = output_entries(root, &outputs, stat_cache, taken)?;
-    snapshot.add_outputs(entries);
+    let rendered = snapshot.add_outputs(|entries| output_entries(root, &outputs, stat_cache, taken, entries))?;
     let (folders, target_folders, written_in) = output_folder_lists(plan, &outputs);
     let folders = snapshot.reuse_folders(plan.on_disk.as_ref(), &target_folders, folders, &written_in);
     for folder in &folders {
@@ -86,32 +87,41 @@ fn take(
     Some(snapshot)
 }
 
-/// Each output as the stat cache vouches for it (a target's files) or as it
-/// is now, and whether stamp rendered every one here; None when one cannot
-/// be vouched for.
+/// Appends each output as the stat cache vouches for it (a target's files)
+/// or as it is now to `entries`, in place; returns whether stamp rendered
+/// every one here, None when one cannot be vouched for.
 fn output_entries(
     root: &Path,
     outputs: &[(&String, Option<&[u8]>)],
     stat_cache: &StatCache,
     taken: i64,
-) -> Option<(Vec<(String, Entry)>, bool)> {
-    let entries: Vec<((String, Entry), bool)> = outputs
-        .par_iter()
-        .with_min_len(256)
-        .map(|&(path, content)| {
+    entries: &mut Vec<(String, Entry)>,
+) -> Option<bool> {
+    let failed = AtomicBool::new(false);
+    let rendered = AtomicBool::new(true);
+    // Written straight into the room `add_inputs` reserved: no
+    // intermediate vectors for ~3 entries per target.
+    entries.par_extend(outputs.par_iter().with_min_len(256).map(|&(path, content)| {
+        let entry = (|| {
             let (dir, file) = path.rsplit_once('/')?;
-            let (vouched, rendered) = match TARGET_FILES.iter().position(|f| *f == file) {
+            let vouched = match TARGET_FILES.iter().position(|f| *f == file) {
                 Some(index) if is_target_dir(dir) => {
                     let (stats, trust) = stat_cache.entry(dir)?;
-                    (Some(stats[index]), trust == Trust::Rendered)
+                    if trust != Trust::Rendered {
+                        rendered.store(false, Ordering::Relaxed);
+                    }
+                    Some(stats[index])
                 }
-                _ => (None, true),
+                _ => None,
             };
-            Some((snapshot::output_entry(root, path, vouched, content, taken)?, rendered))
+            snapshot::output_entry(root, path, vouched, content, taken)
+        })();
+        entry.unwrap_or_else(|| {
+            failed.store(true, Ordering::Relaxed);
+            (String::new(), Entry::Absent)
         })
-        .collect::<Option<_>>()?;
-    let rendered = entries.iter().all(|(_, rendered)| *rendered);
-    Some((entries.into_iter().map(|(entry, _)| entry).collect(), rendered))
+    }));
+    (!failed.into_inner()).then(|| rendered.into_inner())
 }
 
 /// The service and environment folders above the outputs, the target
