@@ -24,6 +24,14 @@ pub(crate) fn put_stat(out: &mut Vec<u8>, s: &Stat) {
     put_u64(out, s.ctime as u64);
 }
 
+/// Items to make room for up front when a file says it holds `count`: all
+/// of them up to 2^18 (a 10,000-service snapshot holds ~160,000 entries),
+/// so a garbled count never asks for more than a few tens of MB at once;
+/// a larger real file grows the rest.
+pub(crate) fn room(count: usize) -> usize {
+    count.min(1 << 18)
+}
+
 /// A cursor over encoded bytes.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
@@ -76,8 +84,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that take at least `min_item` bytes each, bounded
-    /// by what the rest of the file could hold: room reserved for it is
-    /// never more than the file's size warrants.
+    /// by what the rest of the file could hold.
     pub(crate) fn count(&mut self, min_item: usize) -> Option<usize> {
         let n = self.len()?;
         (n <= self.bytes.len() / min_item.max(1)).then_some(n)
@@ -99,5 +106,24 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn hash(&mut self) -> Option<blake3::Hash> {
         Some(blake3::Hash::from_bytes(self.take(32)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_the_rest_of_the_file_cannot_hold_is_refused() {
+        let mut out = Vec::new();
+        put_u64(&mut out, 3);
+        out.extend_from_slice(&[0; 27]);
+        assert_eq!(Reader::new(&out).count(9), Some(3));
+        assert_eq!(Reader::new(&out).count(10), None);
+        let mut huge = Vec::new();
+        put_u64(&mut huge, u64::MAX / 2);
+        huge.extend_from_slice(&[0; 64]);
+        assert_eq!(Reader::new(&huge).count(1), None);
+        assert_eq!(room(usize::MAX), 1 << 18);
     }
 }

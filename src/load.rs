@@ -418,6 +418,8 @@ impl Sources {
         let top = std::fs::canonicalize(&real).unwrap_or_else(|_| real.clone());
         let link_at = full
             .parent()
+            // `catalog` under the root `.` has the parent "", which is `.`.
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
             .and_then(|p| std::fs::canonicalize(p).ok())
             .unwrap_or_default();
         if walk.is_open(&top, &link_at) {

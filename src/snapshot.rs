@@ -495,7 +495,7 @@ fn read_entries(reader: &mut Reader<'_>) -> Option<Vec<(String, Entry)>> {
     // doubling touches about twice its final memory, and fresh memory costs
     // a page fault per page.
     let count = reader.count(9)?;
-    let mut entries = Vec::with_capacity(count);
+    let mut entries = Vec::with_capacity(crate::binary::room(count));
     for _ in 0..count {
         let path = reader.str()?;
         let entry = match reader.u8()? {

@@ -65,7 +65,7 @@ impl StatCache {
         let mut cache = StatCache::default();
         // A folder's name length, inputs, trust and three stats at least.
         let count = reader.count(8 + 32 + 1 + 3 * 32)?;
-        cache.entries.reserve(count);
+        cache.entries.reserve(crate::binary::room(count));
         for _ in 0..count {
             let dir = reader.str()?;
             let inputs = reader.hash()?;
@@ -79,12 +79,12 @@ impl StatCache {
         }
         // A name's length, a key and a count of folders at least.
         let count = reader.count(8 + 32 + 8)?;
-        cache.services.reserve(count);
+        cache.services.reserve(crate::binary::room(count));
         for _ in 0..count {
             let name = reader.str()?;
             let key = reader.hash()?;
             let dirs_count = reader.count(8)?;
-            let mut dirs = Vec::with_capacity(dirs_count);
+            let mut dirs = Vec::with_capacity(crate::binary::room(dirs_count));
             for _ in 0..dirs_count {
                 dirs.push(reader.str()?);
             }

@@ -97,6 +97,7 @@ fn output_entries(
     taken: i64,
     entries: &mut Vec<(String, Entry)>,
 ) -> Option<bool> {
+    let start = entries.len();
     let failed = AtomicBool::new(false);
     let rendered = AtomicBool::new(true);
     // Written straight into the room `add_inputs` reserved: no
@@ -121,7 +122,12 @@ fn output_entries(
             (String::new(), Entry::Absent)
         })
     }));
-    (!failed.into_inner()).then(|| rendered.into_inner())
+    if failed.into_inner() {
+        // No placeholder may outlive the failure in a snapshot.
+        entries.truncate(start);
+        return None;
+    }
+    Some(rendered.into_inner())
 }
 
 /// The service and environment folders above the outputs, the target
