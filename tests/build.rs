@@ -144,3 +144,23 @@ fn a_relative_root_is_taken_from_the_starting_folder() {
         .success();
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("up to date: 7 targets"));
 }
+
+/// In a repo never built, a broken shared input creates nothing at all:
+/// not even `generated/` for the write lock.
+#[test]
+fn a_broken_shared_input_in_a_new_repo_creates_no_generated_folder() {
+    let test = Test::fixture("basic");
+    std::fs::remove_dir_all(test.path().join("archetypes")).unwrap();
+    let out = test.expect(&["build"], 2);
+    assert!(out.stderr.contains("nothing was written or removed"), "{}", out.stderr);
+    assert!(!test.exists("generated"), "{}", test.tree());
+    assert!(!test.exists(".github"));
+    // Fixed, the first build takes the lock and writes as always.
+    std::fs::create_dir(test.path().join("archetypes")).unwrap();
+    crate::test::copy_tree(
+        &crate::test::repo_root().join("archetypes"),
+        &test.path().join("archetypes"),
+    );
+    test.expect(&["build"], 0);
+    assert!(test.exists("generated/web/dev/eu/manifests.yaml"));
+}

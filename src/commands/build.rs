@@ -134,7 +134,7 @@ pub(crate) fn execute(
         on_disk,
         mut stat_cache,
         trees,
-        _lock,
+        lock,
     } = load(settings, cache, recorded)?;
     let mut compiled = compile(&settings.root, sources, cache, &stat_cache, shard);
     compiled.plan.on_disk = on_disk;
@@ -146,6 +146,11 @@ pub(crate) fn execute(
             elapsed: start.elapsed(),
         });
     }
+    // Without `generated/` at load there was nothing to guard; there is now.
+    let _lock = match lock {
+        Some(lock) => lock,
+        None => take_lock(settings)?,
+    };
     let stage = crate::timings::stage("write");
     crate::atomic::remove_temp_files(&settings.root);
     let written = match write::apply(&settings.root, &compiled.plan) {
@@ -185,7 +190,10 @@ struct Loaded {
     on_disk: Option<Layout>,
     stat_cache: StatCache,
     trees: Option<Arc<TreeCache>>,
-    _lock: write::WriteLock,
+    /// None when `generated/` did not exist: taken only once the build
+    /// knows it will write, so a broken shared input in a new repo does not
+    /// even create the folder.
+    lock: Option<write::WriteLock>,
 }
 
 /// Reads the inputs, verifies the recorded layout and loads the local
@@ -215,13 +223,11 @@ fn load(settings: &Settings, cache: Cache, recorded: Option<RecordedLayout>) -> 
         source,
     })?;
     drop(stage);
-    let lock = write::lock(&settings.root).map_err(|source| Error::Lock {
-        file: LOCK_FILE,
-        source,
-    })?;
+    let has_output = std::fs::symlink_metadata(settings.root.join(crate::paths::GENERATED_DIR)).is_ok();
+    let lock = has_output.then(|| take_lock(settings)).transpose()?;
     // Another process wrote while this one waited: what was read of
     // `generated/` before the lock is older than that.
-    let on_disk = match lock.waited {
+    let on_disk = match lock.as_ref().is_some_and(|lock| lock.waited) {
         true => {
             (stat_cache, trees) = load_caches();
             None
@@ -236,7 +242,14 @@ fn load(settings: &Settings, cache: Cache, recorded: Option<RecordedLayout>) -> 
         on_disk,
         stat_cache,
         trees,
-        _lock: lock,
+        lock,
+    })
+}
+
+fn take_lock(settings: &Settings) -> Result<write::WriteLock, Error> {
+    write::lock(&settings.root).map_err(|source| Error::Lock {
+        file: LOCK_FILE,
+        source,
     })
 }
 
