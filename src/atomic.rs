@@ -32,12 +32,30 @@ pub(crate) const MAX_OUTPUT_READ: u64 = 256 << 20;
 
 /// Reads a generated file if it is a regular file (never through a
 /// symlink, never a FIFO or device) of a sane size.
+/// Opened without following a symlink or blocking on a FIFO, then checked
+/// by its handle: one path lookup, as a fresh-clone `check` reads every
+/// committed file.
 pub(crate) fn read_output(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    if !std::fs::symlink_metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let file = options.open(path).ok()?;
+    let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() > MAX_OUTPUT_READ {
         return None;
     }
-    std::fs::read(path).ok()
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_OUTPUT_READ + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= MAX_OUTPUT_READ).then_some(bytes)
 }
 
 /// Removes a symlink stamp is about to replace with its own file, so

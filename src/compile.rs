@@ -457,6 +457,7 @@ fn refuse_unsafe_paths(
     tally: &mut Tally,
     fresh_services: &mut Vec<(String, blake3::Hash, Vec<String>)>,
 ) {
+    let _stage = timings::stage("paths");
     let unsafe_paths = plan.refuse_unsafe_paths(root);
     if unsafe_paths.is_empty() {
         return;

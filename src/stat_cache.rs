@@ -11,9 +11,16 @@ pub(crate) use crate::file_stat::{Stat, stat};
 use crate::paths::{GENERATED_DIR, STAT_CACHE_FILE, TARGET_FILES};
 
 /// The stats of a target folder's three files, when all are regular files.
+/// One path buffer for the three: this runs for every target of an edit.
 pub(crate) fn stats(root: &Path, dir: &str) -> Option<[Stat; 3]> {
-    let full = root.join(dir);
-    match TARGET_FILES.map(|file| stat(&full.join(file))) {
+    let mut path = crate::paths::under(root, dir).into_owned();
+    let mut stat_of = |file: &str| {
+        path.push(file);
+        let found = stat(&path);
+        path.pop();
+        found
+    };
+    match TARGET_FILES.map(&mut stat_of) {
         [Some(a), Some(b), Some(c)] => Some([a, b, c]),
         _ => None,
     }
@@ -192,15 +199,8 @@ impl StatCache {
 }
 
 /// Whether the target folder's files all still have the recorded stats.
-/// One path buffer for the three: this runs for every target of an edit.
-fn stats_match(root: &Path, dir: &str, stats: &[Stat; 3]) -> bool {
-    let mut path = crate::paths::under(root, dir).into_owned();
-    TARGET_FILES.iter().zip(stats).all(|(file, s)| {
-        path.push(file);
-        let same = stat(&path) == Some(*s);
-        path.pop();
-        same
-    })
+fn stats_match(root: &Path, dir: &str, recorded: &[Stat; 3]) -> bool {
+    stats(root, dir).as_ref() == Some(recorded)
 }
 
 #[cfg(test)]

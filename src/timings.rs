@@ -24,7 +24,15 @@ pub fn stage(name: &'static str) -> Stage {
 impl Drop for Stage {
     fn drop(&mut self) {
         if enabled() {
-            eprintln!("timing: {:<12} {:>8.1?}", self.name, self.start.elapsed());
+            let rss = resident_mb().map(|mb| format!("  rss {mb} MB")).unwrap_or_default();
+            eprintln!("timing: {:<12} {:>8.1?}{rss}", self.name, self.start.elapsed());
         }
     }
+}
+
+/// The process's resident memory now, in MB: which stage holds the peak.
+fn resident_mb() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some((pages * 4096) >> 20)
 }

@@ -52,25 +52,22 @@ impl Plan {
     /// files of the unit it sits in (a service's folder, the ApplicationSets,
     /// CODEOWNERS) and keeps that unit as it is. One diagnostic per entry.
     pub(crate) fn refuse_unsafe_paths(&mut self, root: &Path) -> Vec<Diagnostic> {
-        let mut kinds: HashMap<String, Entry> = HashMap::new();
-        let mut found: BTreeMap<String, Entry> = BTreeMap::new();
-        for path in self.files.keys() {
-            let ends = path.match_indices('/').map(|(i, _)| i).chain([path.len()]);
-            for end in ends {
-                let part = &path[..end];
-                let is_file = end == path.len();
-                let kind = *kinds
-                    .entry(part.to_string())
-                    .or_insert_with(|| Entry::of(&root.join(part), is_file));
-                if kind == Entry::Missing {
-                    break;
-                }
-                if kind != Entry::Fine {
-                    found.insert(part.to_string(), kind);
-                    break;
-                }
-            }
-        }
+        // One service folder's files at a time, side by side: a fresh-clone
+        // `check` plans every file, ~110,000 at 10,000 services. Each split
+        // keeps its own record of the folders it saw.
+        let paths: Vec<&str> = self.files.keys().map(String::as_str).collect();
+        let groups: Vec<&[&str]> = paths.chunk_by(|a, b| service_folder(a) == service_folder(b)).collect();
+        let found: BTreeMap<String, Entry> = groups
+            .par_iter()
+            .fold(
+                || (HashMap::new(), Vec::new()),
+                |(mut kinds, mut found), group| {
+                    first_unsafe_parts(root, group, &mut kinds, &mut found);
+                    (kinds, found)
+                },
+            )
+            .flat_map_iter(|(_, found)| found)
+            .collect();
         let mut diags = Vec::new();
         for (part, kind) in found {
             let parts: Vec<&str> = part.splitn(3, '/').collect();
@@ -285,6 +282,42 @@ fn write_files(root: &Path, plan: &Plan, new_dirs: &HashSet<&str>) -> Vec<io::Re
             Ok(true)
         })
         .collect()
+}
+
+/// `generated/<service>` of a path under it, else the path itself.
+fn service_folder(path: &str) -> &str {
+    match path.match_indices('/').nth(1) {
+        Some((end, _)) => &path[..end],
+        None => path,
+    }
+}
+
+/// Adds to `found` the first part of each path (a folder above it, or the
+/// file) that stamp may not write through; nothing below a missing folder
+/// is looked at. `kinds` remembers each part looked at.
+fn first_unsafe_parts<'p>(
+    root: &Path,
+    paths: &[&'p str],
+    kinds: &mut HashMap<&'p str, Entry>,
+    found: &mut Vec<(String, Entry)>,
+) {
+    for path in paths {
+        let ends = path.match_indices('/').map(|(i, _)| i).chain([path.len()]);
+        for end in ends {
+            let part = &path[..end];
+            let is_file = end == path.len();
+            let kind = *kinds
+                .entry(part)
+                .or_insert_with(|| Entry::of(&crate::paths::under(root, part), is_file));
+            if kind == Entry::Missing {
+                break;
+            }
+            if kind != Entry::Fine {
+                found.push((part.to_string(), kind));
+                break;
+            }
+        }
+    }
 }
 
 /// What is on disk where the plan wants a folder or a file.
