@@ -5,7 +5,9 @@
 //! (a profile, an archetype, stamp.yaml) can change every target: then both
 //! sides are read in full, as before.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use rayon::prelude::*;
 
 use crate::cli::Settings;
 use crate::error::Error;
@@ -16,29 +18,43 @@ use crate::paths::{INPUT_DIRS, STAMP_FILE, service_of_file};
 /// The base revision's inputs and the working tree's, trimmed to the
 /// services that differ when nothing shared does.
 pub(super) fn sources(settings: &Settings, base: &str) -> Result<(Sources, Sources), Error> {
-    let new = Sources::from_dir(&settings.root).map_err(|source| Error::ReadRepo {
+    // The working tree is read while git lists the base's inputs.
+    let (new, base_tree) = rayon::join(|| Sources::from_dir(&settings.root), || base_inputs(settings, base));
+    let new = new.map_err(|source| Error::ReadRepo {
         root: settings.shown_root.clone(),
         source,
     })?;
-    match trimmed(settings, base, &new).map_err(Error::Git)? {
+    let trimmed = match base_tree.map_err(Error::Git)? {
+        Some(tree) => trimmed(settings, &tree, &new).map_err(Error::Git)?,
+        // The full reader says why the revision is missing.
+        None => None,
+    };
+    match trimmed {
         Some(pair) => Ok(pair),
         None => Ok((Sources::from_git(&settings.root, base).map_err(Error::Git)?, new)),
     }
+}
+
+/// The base revision's input files by path, or None when it names no commit.
+fn base_inputs(settings: &Settings, base: &str) -> Result<Option<BTreeMap<String, git::TreeEntry>>, String> {
+    let Some(commit) = git::commit_of(&settings.root, base)? else {
+        return Ok(None);
+    };
+    let mut pathspec = vec![STAMP_FILE];
+    pathspec.extend(INPUT_DIRS);
+    git::ls_tree(&settings.root, &commit, &pathspec).map(Some)
 }
 
 /// Both sides trimmed, or None when a full read is needed: a shared input
 /// differs, or the base holds what the full reader judges file by file
 /// (a symlink, a file too large, not UTF-8), or the working tree has a
 /// file that could not be read.
-fn trimmed(settings: &Settings, base: &str, new: &Sources) -> Result<Option<(Sources, Sources)>, String> {
+fn trimmed(
+    settings: &Settings,
+    tree: &BTreeMap<String, git::TreeEntry>,
+    new: &Sources,
+) -> Result<Option<(Sources, Sources)>, String> {
     let root = &settings.root;
-    let Some(commit) = git::commit_of(root, base)? else {
-        // The full reader says why the revision is missing.
-        return Ok(None);
-    };
-    let mut pathspec = vec![STAMP_FILE];
-    pathspec.extend(INPUT_DIRS);
-    let tree = git::ls_tree(root, &commit, &pathspec)?;
     let plain = |e: &git::TreeEntry| {
         matches!(e.mode.as_str(), "100644" | "100755")
             && e.size.is_some_and(|s| s <= MAX_FILE_BYTES)
@@ -54,11 +70,14 @@ fn trimmed(settings: &Settings, base: &str, new: &Sources) -> Result<Option<(Sou
         .filter(|path| new.get(path).is_none())
         .map(String::as_str)
         .collect();
-    differ.extend(
-        new.iter()
-            .filter(|(path, text)| tree.get(*path).is_none_or(|e| e.oid != blob_id(text.as_bytes())))
-            .map(|(path, _)| path),
-    );
+    // Hashed side by side: every input file, ~10,000 at 10,000 services.
+    let files: Vec<(&str, &str)> = new.iter().collect();
+    let changed: Vec<&str> = files
+        .par_iter()
+        .filter(|(path, text)| tree.get(*path).is_none_or(|e| e.oid != blob_id(text.as_bytes())))
+        .map(|(path, _)| *path)
+        .collect();
+    differ.extend(changed);
     // A non-`.yaml` file under catalog/services/ is reported by both sides alike: shared.
     if differ.iter().any(|path| service_of_file(path).is_none()) {
         return Ok(None);
