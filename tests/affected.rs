@@ -311,3 +311,19 @@ fn markdown_comment_says_a_platform_file_needs_manual_with_no_output_change() {
     let out = test.expect(&["affected", "--base", "HEAD~1", "--format", "markdown"], 0);
     insta::assert_snapshot!("affected_markdown_platform_only", out.stdout);
 }
+
+/// The base's blobs are listed without their sizes: one over the bound that
+/// differs from the working tree must still be sized before it is read, and
+/// then left to the full reader, which names the file and never reads it.
+#[test]
+fn a_base_service_file_over_the_size_bound_is_never_read() {
+    let test = Test::fixture("basic");
+    test.expect(&["build"], 0);
+    let file = "catalog/services/web.yaml";
+    let original = test.read(file);
+    test.write(file, &format!("{original}# {}\n", "x".repeat(5 << 20)));
+    test.commit("an oversized service file");
+    test.write(file, &original);
+    let out = test.expect(&["affected", "--base", "HEAD"], 2);
+    insta::assert_snapshot!("affected_oversized_base", out.stderr);
+}

@@ -42,7 +42,9 @@ fn base_inputs(settings: &Settings, base: &str) -> Result<Option<BTreeMap<String
     };
     let mut pathspec = vec![STAMP_FILE];
     pathspec.extend(INPUT_DIRS);
-    git::ls_tree(&settings.root, &commit, &pathspec).map(Some)
+    // Without sizes: the few blobs read below are sized first, and every
+    // other one holds what a working-tree file within the bounds holds.
+    git::ls_tree_ids(&settings.root, &commit, &pathspec).map(Some)
 }
 
 /// Both sides trimmed, or None when a full read is needed: a shared input
@@ -56,10 +58,9 @@ fn trimmed(
 ) -> Result<Option<(Sources, Sources)>, String> {
     let root = &settings.root;
     let plain = |e: &git::TreeEntry| {
-        matches!(e.mode.as_str(), "100644" | "100755")
-            && e.size.is_some_and(|s| s <= MAX_FILE_BYTES)
-            // A SHA-256 repository's ids are compared by the full reader.
-            && e.oid.len() == 40
+        // Files (these modes are blobs); a SHA-256 repository's ids are
+        // compared by the full reader.
+        matches!(e.mode.as_str(), "100644" | "100755") && e.oid.len() == 40
     };
     if !new.problems().is_empty() || !tree.values().all(plain) {
         return Ok(None);
@@ -83,6 +84,10 @@ fn trimmed(
         return Ok(None);
     }
     let wanted: Vec<&git::TreeEntry> = differ.iter().filter_map(|path| tree.get(*path)).collect();
+    let sizes = git::blob_sizes(root, wanted.iter().map(|e| e.oid.as_str()))?;
+    if sizes.iter().any(|size| *size > MAX_FILE_BYTES) {
+        return Ok(None);
+    }
     let blobs = git::cat_blobs(root, wanted.iter().map(|e| e.oid.as_str()))?;
     let (mut old_side, mut new_side) = (Sources::default(), Sources::default());
     for (entry, bytes) in wanted.iter().zip(blobs) {
