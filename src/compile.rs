@@ -174,7 +174,6 @@ pub(crate) fn compile(
         return Compiled::shared_broken(diags, sources, &catalog, targets);
     }
     let mut plan = start_plan(&sources, &catalog, &mut resolved, shard);
-
     let render = Render {
         root,
         sources: &sources,
@@ -184,7 +183,8 @@ pub(crate) fn compile(
         cache,
         stat_cache,
     };
-    let outcomes = render.targets(&resolved.targets);
+    // From here on the targets are names and folders: values are released.
+    let outcomes = render.targets(&mut resolved.targets);
     let stage = timings::stage("plan");
     let (outcomes, warnings) = policy_outcomes(&catalog, &render, &resolved.targets, outcomes, &mut diags);
     let mut tally = Tally::default();
@@ -288,8 +288,9 @@ struct Render<'a> {
 impl Render<'_> {
     /// Each target's fingerprint inputs and outcome, in `targets` order: up
     /// to date by fingerprint (unless the cache is ignored), rendered and
-    /// checked by policy, denied, or failed.
-    fn targets(&self, targets: &[Target]) -> Vec<(blake3::Hash, Outcome)> {
+    /// checked by policy, denied, or failed. Releases each target's values
+    /// (`Target::release_values`) once it is done.
+    fn targets(&self, targets: &mut [Target]) -> Vec<(blake3::Hash, Outcome)> {
         let _stage = timings::stage("render");
         let what = match self.cache {
             Cache::Local => "checking",
@@ -297,9 +298,10 @@ impl Render<'_> {
         };
         let progress = Progress::new(what, targets.len());
         targets
-            .par_iter()
+            .par_iter_mut()
             .map(|target| {
                 let outcome = self.target(target);
+                target.release_values();
                 progress.inc();
                 outcome
             })
