@@ -27,14 +27,15 @@ pub(crate) fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Generated files larger than this are never read: they cannot be stamp's
-/// (output is bounded far below it), so they count as out of date.
+/// (output is bounded far below it), so they count as out of date. The
+/// local caches under `generated/` are read by the same bound (a few
+/// hundred bytes per target: far more than 100,000 services' worth).
 pub(crate) const MAX_OUTPUT_READ: u64 = 256 << 20;
 
-/// Reads a generated file if it is a regular file (never through a
-/// symlink, never a FIFO or device) of a sane size.
-/// Opened without following a symlink or blocking on a FIFO, then checked
-/// by its handle: one path lookup, as a fresh-clone `check` reads every
-/// committed file.
+/// Reads a generated file (or a local cache) if it is a regular file of a
+/// sane size: opened without following a symlink or blocking on a FIFO,
+/// then checked by its handle, so one path lookup per file (a fresh-clone
+/// `check` reads every committed file).
 pub(crate) fn read_output(path: &Path) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let mut options = std::fs::OpenOptions::new();

@@ -29,8 +29,6 @@ const MAGIC: &[u8; 16] = b"stamp-snapshot\x00\x01";
 /// Clock ticks of file times are coarse (a few ms); anything changed this
 /// close to when its stat was taken is verified by content.
 const RACY_WINDOW_NS: i64 = 50_000_000;
-/// Far more than 100,000 services' worth of entries.
-const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// What the fast path reports, recorded by the run that found nothing to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -264,12 +262,10 @@ pub(crate) struct Recorded {
 
 /// The last clean run's snapshot, if there is one this binary wrote today.
 pub(crate) fn load(root: &Path, today: &str) -> Option<Recorded> {
-    let path = root.join(SNAPSHOT_FILE);
-    let meta = std::fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_SNAPSHOT_BYTES || root.join(WRITING_MARKER).exists() {
+    if root.join(WRITING_MARKER).exists() {
         return None;
     }
-    let bytes = std::fs::read(&path).ok()?;
+    let bytes = read_output(&root.join(SNAPSHOT_FILE))?;
     let expected_header = header(today)?;
     let mut reader = Reader::new(bytes.strip_prefix(expected_header.as_slice())?);
     let counts = Counts {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::atomic::{is_real_dir, write_atomic};
+use crate::atomic::{is_real_dir, read_output, write_atomic};
 use crate::binary::{Reader, put_hash, put_stat, put_str, put_u64};
 pub(crate) use crate::file_stat::{Stat, stat};
 use crate::paths::{GENERATED_DIR, STAT_CACHE_FILE, TARGET_FILES};
@@ -52,17 +52,11 @@ pub(crate) struct StatCache {
 /// committed fingerprint only, so it is never read as proof. v3: the stat
 /// holds inode and change time. v4: binary (`binary.rs`).
 const CACHE_MAGIC: &[u8; 18] = b"stamp-stat-cache\x00\x04";
-/// The cache is a few hundred bytes per target: anything this big is not one.
-const MAX_CACHE_READ: u64 = 256 << 20;
 
 impl StatCache {
     /// The cache as saved; empty when missing, of another version, or not whole.
     pub(crate) fn load(root: &Path) -> StatCache {
-        let path = root.join(STAT_CACHE_FILE);
-        std::fs::symlink_metadata(&path)
-            .ok()
-            .filter(|meta| meta.is_file() && meta.len() <= MAX_CACHE_READ)
-            .and_then(|_| std::fs::read(&path).ok())
+        read_output(&root.join(STAT_CACHE_FILE))
             .and_then(|bytes| StatCache::decode(&bytes))
             .unwrap_or_default()
     }
@@ -232,5 +226,43 @@ mod tests {
         let mut older = bytes.clone();
         older[CACHE_MAGIC.len() - 1] = 3;
         assert!(StatCache::decode(&older).is_none());
+    }
+
+    /// The smallest items there are (an empty folder name, a service with
+    /// no folders) round-trip: the counts' minimum sizes admit them.
+    #[test]
+    fn minimum_size_items_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("generated")).unwrap();
+        let stat = Stat {
+            ino: 0,
+            size: 0,
+            mtime: 0,
+            ctime: 0,
+        };
+        let mut cache = StatCache::default();
+        cache.record_stats("", blake3::hash(b""), [stat; 3], Trust::Rendered);
+        cache.record_service("", blake3::hash(b""), Vec::new());
+        cache.save(root).unwrap();
+        let loaded = StatCache::load(root);
+        assert_eq!(loaded.entry(""), Some(([stat; 3], Trust::Rendered)));
+        assert!(loaded.service_dirs("").is_empty());
+        assert!(loaded.services.contains_key(""));
+    }
+
+    /// A cache that is a symlink is never followed, wherever it points.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_cache_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("generated")).unwrap();
+        let mut cache = StatCache::default();
+        cache.record_service("a", blake3::hash(b"key"), vec!["generated/a/dev/eu".into()]);
+        cache.save(root).unwrap();
+        std::fs::rename(root.join(STAT_CACHE_FILE), root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), root.join(STAT_CACHE_FILE)).unwrap();
+        assert!(StatCache::load(root).services.is_empty());
     }
 }

@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::atomic::{is_real_dir, write_atomic};
+use crate::atomic::{is_real_dir, read_output, write_atomic};
 use crate::binary::{Reader, put_hash, put_stat, put_str, put_u64};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::file_stat::Stat;
@@ -24,8 +24,6 @@ const MAGIC: &[u8; 17] = b"stamp-tree-cache\x01";
 /// Trees missing or unused that do not make the cache worth rewriting
 /// (at least; a 64th of the files looked up at scale).
 const STALE_TREES_KEPT: usize = 16;
-/// A tree takes a few kilobytes: anything this big is not a cache of ours.
-const MAX_CACHE_READ: u64 = 256 << 20;
 
 #[derive(Default)]
 pub(crate) struct TreeCache {
@@ -61,11 +59,7 @@ fn header() -> Option<Vec<u8>> {
 impl TreeCache {
     /// The cache as saved; empty when missing, of another binary, or not whole.
     pub(crate) fn load(root: &Path) -> TreeCache {
-        let path = root.join(TREE_CACHE_FILE);
-        std::fs::symlink_metadata(&path)
-            .ok()
-            .filter(|meta| meta.is_file() && meta.len() <= MAX_CACHE_READ)
-            .and_then(|_| std::fs::read(&path).ok())
+        read_output(&root.join(TREE_CACHE_FILE))
             .and_then(TreeCache::decode)
             .unwrap_or_default()
     }
