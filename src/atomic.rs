@@ -43,7 +43,8 @@ pub(crate) fn read_output(path: &Path) -> Option<Vec<u8>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        // Never a controlling terminal, should a device stand in the path.
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
     }
     #[cfg(not(unix))]
     if !std::fs::symlink_metadata(path).ok()?.is_file() {

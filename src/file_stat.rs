@@ -15,6 +15,17 @@ pub(crate) struct Stat {
     pub(crate) ctime: i64,
 }
 
+/// The running binary, as an absolute path, for the local caches' headers.
+/// `current_exe` may give a relative one on some systems (macOS), which
+/// stops naming the binary once `build` or `check` enter the repo root: the
+/// first call comes before that.
+pub(crate) fn binary_path() -> Option<&'static Path> {
+    static BINARY: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| std::path::absolute(std::env::current_exe().ok()?).ok())
+        .as_deref()
+}
+
 impl Stat {
     pub(crate) fn of(meta: &std::fs::Metadata) -> Stat {
         use std::os::unix::fs::MetadataExt as _;
@@ -43,4 +54,14 @@ impl Stat {
 pub(crate) fn stat(path: &Path) -> Option<Stat> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     meta.is_file().then(|| Stat::of(&meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binary_is_named_by_an_absolute_path() {
+        assert!(binary_path().is_some_and(Path::is_absolute));
+    }
 }

@@ -90,7 +90,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
     let mut settings = cli.settings().map_err(Error::refused)?;
     if matches!(cli.command, Command::Build { .. } | Command::Check { .. }) {
         // Located while a relative path to it still holds.
-        let _ = snapshot::binary_path();
+        let _ = file_stat::binary_path();
         settings.enter_root().map_err(|source| Error::ReadRepo {
             root: settings.shown_root.clone(),
             source,

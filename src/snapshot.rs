@@ -73,23 +73,13 @@ pub(crate) struct Snapshot {
 
 /// What identifies the run's circumstances besides the files.
 fn header(today: &str) -> Option<Vec<u8>> {
-    let exe = Stat::of(&std::fs::metadata(binary_path()?).ok()?);
+    let exe = Stat::of(&std::fs::metadata(crate::file_stat::binary_path()?).ok()?);
     let mut out = Vec::with_capacity(1 << 16);
     out.extend_from_slice(MAGIC);
     put_str(&mut out, env!("CARGO_PKG_VERSION"));
     put_stat(&mut out, &exe);
     put_str(&mut out, today);
     Some(out)
-}
-
-/// The running binary, as an absolute path. `current_exe` may give a
-/// relative one on some systems (macOS), which stops naming the binary once
-/// `build` or `check` enter the repo root: the first call comes before that.
-pub(crate) fn binary_path() -> Option<&'static Path> {
-    static BINARY: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    BINARY
-        .get_or_init(|| std::path::absolute(std::env::current_exe().ok()?).ok())
-        .as_deref()
 }
 
 /// Now, in nanoseconds since the epoch: the clock file times are set by.
@@ -517,11 +507,6 @@ fn read_entries(reader: &mut Reader<'_>) -> Option<Vec<(String, Entry)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_binary_is_named_by_an_absolute_path() {
-        assert!(binary_path().is_some_and(Path::is_absolute));
-    }
 
     #[test]
     fn folders_are_reused_only_when_this_run_moved_none() {

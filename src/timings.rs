@@ -30,9 +30,11 @@ impl Drop for Stage {
     }
 }
 
-/// The process's resident memory now, in MB: which stage holds the peak.
+/// The process's resident memory now, in MB (Linux; None elsewhere): which
+/// stage holds the peak.
 fn resident_mb() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some((pages * 4096) >> 20)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb >> 10)
 }

@@ -48,8 +48,7 @@ impl fmt::Debug for TreeCache {
 
 /// Who wrote a cache: this version of stamp, this very binary.
 fn header() -> Option<Vec<u8>> {
-    let exe = std::env::current_exe().ok()?;
-    let exe = Stat::of(&std::fs::metadata(exe).ok()?);
+    let exe = Stat::of(&std::fs::metadata(crate::file_stat::binary_path()?).ok()?);
     let mut out = MAGIC.to_vec();
     put_str(&mut out, env!("CARGO_PKG_VERSION"));
     put_stat(&mut out, &exe);
