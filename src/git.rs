@@ -80,11 +80,7 @@ fn list_tree(root: &Path, commit: &str, pathspec: &[&str], sizes: bool) -> Resul
 /// The sizes of blobs, in order, without reading them.
 pub(crate) fn blob_sizes<'a>(root: &Path, oids: impl Iterator<Item = &'a str>) -> Result<Vec<u64>, String> {
     let oids: Vec<&str> = oids.collect();
-    if oids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let request: String = oids.iter().map(|oid| format!("{oid}\n")).collect();
-    let output = batch(root, "--batch-check", request)?;
+    let output = batch(root, "--batch-check", &oids)?;
     // `<oid> blob <size>` per object, in request order.
     let sizes: Vec<u64> = String::from_utf8_lossy(&output)
         .lines()
@@ -101,8 +97,13 @@ pub(crate) fn blob_sizes<'a>(root: &Path, oids: impl Iterator<Item = &'a str>) -
     Ok(sizes)
 }
 
-/// `git cat-file <mode>` fed `request`: its whole output.
-fn batch(root: &Path, mode: &str, request: String) -> Result<Vec<u8>, String> {
+/// `git cat-file <mode>` fed `oids`, one per line: its whole output (none
+/// for no oids, without running git).
+fn batch(root: &Path, mode: &str, oids: &[&str]) -> Result<Vec<u8>, String> {
+    if oids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let request: String = oids.iter().map(|oid| format!("{oid}\n")).collect();
     let mut child = std::process::Command::new("git")
         .args(["cat-file", mode])
         .current_dir(root)
@@ -133,11 +134,7 @@ fn batch(root: &Path, mode: &str, request: String) -> Result<Vec<u8>, String> {
 /// The contents of blobs (sizes already checked), in order.
 pub(crate) fn cat_blobs<'a>(root: &Path, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>, String> {
     let oids: Vec<&str> = oids.collect();
-    let request: String = oids.iter().map(|oid| format!("{oid}\n")).collect();
-    if oids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let output = batch(root, "--batch", request)?;
+    let output = batch(root, "--batch", &oids)?;
     // `<oid> blob <size>\n<content>\n` per object, in request order.
     let mut blobs = Vec::new();
     let mut rest = output.as_slice();
