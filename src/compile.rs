@@ -19,7 +19,7 @@ use crate::resolve::Target;
 use crate::shard::Shard;
 use crate::stat_cache::{StatCache, Trust};
 use crate::write::Plan;
-use crate::{git, policy, resolve, timings};
+use crate::{allocator, git, policy, resolve, timings};
 
 pub(crate) struct Compiled {
     pub(crate) plan: Plan,
@@ -296,6 +296,9 @@ impl Render<'_> {
             Cache::Local => "checking",
             Cache::Use | Cache::Ignore => "rendering",
         };
+        if targets.len() >= allocator::LARGE_RUN_TARGETS {
+            allocator::return_freed_memory();
+        }
         let progress = Progress::new(what, targets.len());
         targets
             .par_iter_mut()

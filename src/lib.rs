@@ -6,6 +6,7 @@
 //! contents) → `write` (atomic writes). `compile` runs the stages; commands
 //! are built on top.
 
+pub mod allocator;
 mod atomic;
 mod binary;
 pub mod blueprint;

@@ -15,7 +15,7 @@ mod provenance;
 pub(crate) mod rollout;
 mod target;
 #[cfg(test)]
-mod test_repo;
+pub(crate) mod test_repo;
 
 use std::collections::BTreeSet;
 
@@ -62,7 +62,10 @@ pub fn resolve(
             (targets.filter(|_| service_diags.is_empty()), service_diags, false)
         })
         .collect();
-    let mut targets = Vec::new();
+    // Sized exactly: a target is 1.2 KB before its maps, and growing by
+    // doubling held up to twice the list while it was copied.
+    let count = per_service.iter().map(|(t, _, _)| t.as_ref().map_or(0, Vec::len)).sum();
+    let mut targets = Vec::with_capacity(count);
     let mut failed_services: BTreeSet<String> = catalog.broken_services.clone();
     let mut skipped = Vec::new();
     for (service, (resolved, mut service_diags, was_skipped)) in catalog.services.iter().zip(per_service) {
@@ -369,6 +372,25 @@ mod tests {
     use super::*;
     use crate::diagnostic::Pos;
     use crate::resolve::test_repo::{WORKER, service, sources, target};
+
+    /// A build holds every target until it is rendered: the list is sized
+    /// exactly, not grown by doubling (which held up to twice the list).
+    #[test]
+    fn the_target_list_is_sized_exactly() {
+        let mut sources = sources(WORKER, &service(""));
+        for name in ["s2", "s3"] {
+            let text = service("").replace("name: s\n", &format!("name: {name}\n"));
+            sources.insert(format!("catalog/services/{name}.yaml"), text);
+        }
+        let (catalog, mut diags) = crate::catalog::parse(&sources);
+        let (blueprints, blueprint_diags) = crate::blueprint::parse(&sources);
+        diags.extend(blueprint_diags);
+        let (resolved, resolve_diags) = resolve(&catalog, &blueprints, Provenance::Skip, &|_| false);
+        diags.extend(resolve_diags);
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(resolved.targets.len(), 3);
+        assert_eq!(resolved.targets.capacity(), 3);
+    }
 
     #[test]
     fn a_target_gets_its_region_values_from_the_environment_and_team() {

@@ -1,0 +1,34 @@
+//! What the allocator does with freed memory: kept for reuse in a short run,
+//! given back to the OS in a long one.
+//!
+//! A pre-commit run lasts well under a second: giving freed memory back (an
+//! `madvise` per span, 200 of them in a one-service edit at 1,000 services,
+//! and page faults when it is reused) only costs it time. A run that renders
+//! thousands of targets frees its resolved values while its output grows,
+//! and kept pages held ~70 MB more at its peak at 10,000 services
+//! (docs/BENCHMARKS.md); there a few thousand `madvise` calls are noise.
+
+/// `mi_option_purge_delay` in mimalloc.h (v2 and v3); libmimalloc-sys
+/// names no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// A run that renders at least this many targets gives freed memory back.
+pub(crate) const LARGE_RUN_TARGETS: usize = 2_000;
+
+/// Never gives freed memory back (the setting for every run's start).
+pub fn keep_freed_memory() {
+    set_purge_delay(-1);
+}
+
+/// Gives fully freed pages back to the OS at once.
+pub(crate) fn return_freed_memory() {
+    set_purge_delay(0);
+}
+
+fn set_purge_delay(milliseconds: std::ffi::c_long) {
+    // SAFETY: mi_option_set takes any value for this option. Another thread
+    // may read the option meanwhile: mimalloc reads it as one machine word,
+    // and either value is a correct setting. Without mimalloc as the global
+    // allocator (unit tests) the option is set and never read.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, milliseconds) };
+}
