@@ -39,7 +39,7 @@ pub(crate) fn inputs(target: &Target, blueprints: &Blueprints, policy: blake3::H
     hasher.update(FORMAT.as_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(target.service_file.as_bytes());
-    serde_json::to_writer(&mut hasher, &target.values).expect("values serialize");
+    serde_json::to_writer(&mut hasher, &*target.values).expect("values serialize");
     hasher.update(blueprints.archetypes[&target.archetype].hash.as_bytes());
     for component in &target.components {
         hasher.update(blueprints.components[component].hash.as_bytes());

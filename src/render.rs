@@ -195,7 +195,7 @@ fn render_templates(
     let context = minijinja::context! {
         config_hash => config_hash(&target.values.env),
         flags_json => crate::flags::document_text(&target.values.flags),
-        ..minijinja::Value::from(minijinja::value::Serde(&target.values))
+        ..minijinja::Value::from(minijinja::value::Serde(&*target.values))
     };
     let mut objects = Vec::new();
     let mut budget = MAX_TARGET_OUTPUT;

@@ -344,6 +344,12 @@ const TARGET_MARKER_FILE: &str = "/manifests.yaml";
 /// compared. Without a vouched stat the file must hold `content`; a racily
 /// clean one must too, and is recorded with its hash. None when the file
 /// cannot be vouched for.
+/// Whether a file with `stat` was changed long enough before `at` that any
+/// later change shows in its stat: its content need not be compared then.
+pub(crate) fn settled(stat: &Stat, at: i64) -> bool {
+    stat.changed_at() + RACY_WINDOW_NS < at
+}
+
 pub(crate) fn output_entry(
     root: &Path,
     path: &str,
@@ -355,7 +361,7 @@ pub(crate) fn output_entry(
     // writing it) during this run: recording it without a new `stat` is
     // safe, as a file changed since no longer matches it.
     let stat = vouched.or_else(|| crate::file_stat::stat(&crate::paths::under(root, path)))?;
-    let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
+    let racy = !settled(&stat, taken);
     let hash = if racy || vouched.is_none() {
         let content = content?;
         if read_output(&crate::paths::under(root, path)).as_deref() != Some(content) {
@@ -383,7 +389,7 @@ fn entry_now(root: &Path, path: &str, taken: i64) -> Option<Entry> {
         Ok(meta) if meta.file_type().is_symlink() => None,
         Ok(meta) => {
             let stat = Stat::of(&meta);
-            let racy = stat.changed_at() + RACY_WINDOW_NS >= taken;
+            let racy = !settled(&stat, taken);
             let hash = match (racy, meta.is_dir()) {
                 (false, _) => None,
                 (true, true) => Some(listing_hash(&full)?),

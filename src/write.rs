@@ -12,8 +12,11 @@ use walkdir::{DirEntry, WalkDir};
 use crate::atomic::{is_real_dir, read_regular, remove_symlink, stage_and_rename};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::emit::GENERATED_HEADER;
-use crate::paths::{GENERATED_DIR, LOCK_FILE, MANIFESTS_FILE, WRITING_MARKER, target_dir, target_files};
+use crate::paths::{
+    GENERATED_DIR, LOCK_FILE, MANIFESTS_FILE, TARGET_FILES, WRITING_MARKER, is_target_dir, target_dir, target_files,
+};
 use crate::shard::Shard;
+use crate::stat_cache::StatCache;
 use crate::timings;
 
 /// What the repo's generated files should be.
@@ -41,6 +44,30 @@ impl Plan {
             keep: ["generated/".to_string(), ".github/".to_string()].into(),
             ..Plan::default()
         }
+    }
+
+    /// Frees the text of each target file whose stat, as `stat_cache`
+    /// vouches for it, is already settled at `now`. What runs after the
+    /// write or comparison reads a target file's text only while its stat
+    /// is racy (`snapshot::output_entry`, at a later time than `now`), so
+    /// the local caches and the snapshot then reuse this memory (~215 MB at
+    /// 10,000 services) instead of adding to it.
+    pub(crate) fn release_settled_contents(&mut self, stat_cache: &StatCache, now: i64) {
+        self.files.par_iter_mut().for_each(|(path, content)| {
+            let Some((dir, file)) = path.rsplit_once('/') else {
+                return;
+            };
+            let Some(index) = TARGET_FILES.iter().position(|f| *f == file) else {
+                return;
+            };
+            let settled = is_target_dir(dir)
+                && stat_cache
+                    .entry(dir)
+                    .is_some_and(|(stats, _)| crate::snapshot::settled(&stats[index], now));
+            if settled {
+                *content = String::new();
+            }
+        });
     }
 
     pub(crate) fn is_kept(&self, path: &str) -> bool {
@@ -456,4 +483,52 @@ pub(crate) fn lock(root: &Path) -> io::Result<WriteLock> {
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     };
     Ok(WriteLock { _file: file, waited })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file_stat::Stat;
+    use crate::paths::TARGET_FILE;
+    use crate::stat_cache::Trust;
+
+    /// Only a target file whose recorded stat is settled loses its text: a
+    /// racy one is compared by content when the snapshot is taken, and a
+    /// file outside a target folder is never vouched for by its stat.
+    #[test]
+    fn only_settled_target_files_are_released() {
+        let now = 10_000_000_000;
+        let stat = |changed_at| Stat {
+            ino: 1,
+            size: 4,
+            mtime: changed_at - 5,
+            ctime: changed_at,
+        };
+        let (settled, racy) = (stat(now - 1_000_000_000), stat(now - 1_000_000));
+        let inputs = blake3::hash(b"inputs");
+        let mut stat_cache = StatCache::default();
+        stat_cache.record_stats("generated/a/dev/eu", inputs, [settled; 3], Trust::Rendered);
+        stat_cache.record_stats("generated/b/dev/eu", inputs, [settled, racy, settled], Trust::Rendered);
+        let mut plan = Plan::default();
+        for dir in ["generated/a/dev/eu", "generated/b/dev/eu", "generated/c/dev/eu"] {
+            plan.files
+                .extend(target_files(dir).map(|path| (path, "text".to_string())));
+        }
+        plan.files
+            .insert("generated/argocd/applicationsets.yaml".into(), "text".into());
+        plan.release_settled_contents(&stat_cache, now);
+        let kept: Vec<&str> = plan
+            .files
+            .iter()
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(path, _)| path.as_str())
+            .collect();
+        let mut expected = vec![
+            "generated/argocd/applicationsets.yaml".to_string(),
+            format!("generated/b/dev/eu/{TARGET_FILE}"),
+        ];
+        expected.extend(target_files("generated/c/dev/eu"));
+        expected.sort();
+        assert_eq!(kept, expected);
+    }
 }

@@ -407,7 +407,7 @@ fn poison(target: &Target, h: &Hostile) -> Target {
     let mut t = target.clone();
     let mut next = h.strings.iter().cycle().cloned();
     let mut s = || next.next().unwrap();
-    let v = &mut t.values;
+    let v = std::sync::Arc::make_mut(&mut t.values);
     v.image.repository = s();
     v.image.tag = s();
     v.image.reference = format!("{}:{}", v.image.repository, v.image.tag);

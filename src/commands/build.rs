@@ -161,6 +161,7 @@ pub(crate) fn execute(
         }
     };
     let changed = learn(settings, &compiled, &written, &mut stat_cache);
+    compiled.plan.release_settled_contents(&stat_cache, snapshot::now());
     drop(stage);
     // Three local files, independent of one another: saved side by side.
     let save_caches = || {

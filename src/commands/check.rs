@@ -72,7 +72,11 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
     };
     let drift = Drift::find(settings, &compiled)?;
     if cache == Cache::Local {
-        learn(settings, &compiled, &mut stat_cache, &before, &drift.paths);
+        let learned = learn(settings, &compiled, &mut stat_cache, &before, &drift.paths);
+        compiled.plan.release_settled_contents(&stat_cache, snapshot::now());
+        if learned {
+            let _ = stat_cache.save(&settings.root);
+        }
         if let Some(trees) = &trees {
             trees.save(&settings.root);
         }
@@ -209,15 +213,16 @@ fn report_result(settings: &Settings, compiled: &Compiled, status: ExitStatus, d
 }
 
 /// Teaches the local stat cache the targets this check rendered and found
-/// byte for byte equal on disk, so the next check can skip them. Never
-/// writes a committed file; a failure to save only costs speed.
+/// byte for byte equal on disk, so the next check can skip them; true when
+/// the cache changed (the caller saves it: never a committed file, and a
+/// failure to save only costs speed).
 fn learn(
     settings: &Settings,
     compiled: &Compiled,
     stat_cache: &mut StatCache,
     before: &[(String, Option<[stat_cache::Stat; 3]>)],
     drifted: &[String],
-) {
+) -> bool {
     let drifted_dirs: HashSet<&str> = drifted
         .iter()
         .filter_map(|path| path.rsplit_once('/').map(|(dir, _)| dir))
@@ -250,7 +255,5 @@ fn learn(
             learned = true;
         }
     }
-    if learned {
-        let _ = stat_cache.save(&settings.root);
-    }
+    learned
 }

@@ -77,7 +77,7 @@ pub(crate) fn run(
 }
 
 fn explain(target: &Target) -> Explained<'_> {
-    let values = serde_json::to_value(&target.values).expect("values serialize");
+    let values = serde_json::to_value(&*target.values).expect("values serialize");
     let mut flat = Vec::new();
     flatten("", &values, &mut flat);
     // A service without feature flags has none to explain.

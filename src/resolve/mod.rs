@@ -362,7 +362,7 @@ fn for_region(
         require_digest: env.require_digest,
         archetype: scope.archetype.name.clone(),
         components: values.components.clone(),
-        values,
+        values: values.into(),
         origins: origins.into_map(),
     }
 }

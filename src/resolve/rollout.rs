@@ -396,7 +396,7 @@ mod tests {
             API,
             &service("rollout: { max_surge: 30% }\noverrides:\n  dev:\n    rollout: { steps: [50, 100] }\n"),
         );
-        let r = t.values.rollout.unwrap();
+        let r = t.values.rollout.clone().unwrap();
         assert_eq!(r.strategy, "canary");
         assert_eq!(r.steps, [50, 100]);
         assert_eq!(r.max_surge, Some(IntOrPercent::Percent("30%".into())));
@@ -433,6 +433,6 @@ mod tests {
             &service("rollout: { strategy: blue-green }\n"),
         );
         // The test environment's approval is manual (the default).
-        assert_eq!(t.values.rollout.unwrap().auto_promote, Some(false));
+        assert_eq!(t.values.rollout.as_ref().unwrap().auto_promote, Some(false));
     }
 }
