@@ -25,6 +25,20 @@ pub(crate) fn return_freed_memory() {
     set_purge_delay(0);
 }
 
+/// Has every thread take back what other threads freed of its memory, so
+/// that freed pages are given back now rather than when it next allocates.
+/// Memory one thread frees for another is only queued for it: a build's
+/// output text, freed in parallel, otherwise stayed resident while the
+/// local caches were saved.
+pub(crate) fn collect_freed() {
+    let collect = || {
+        // SAFETY: mi_collect only tidies the calling thread's own heap.
+        unsafe { libmimalloc_sys::mi_collect(false) }
+    };
+    rayon::broadcast(|_| collect());
+    collect();
+}
+
 fn set_purge_delay(milliseconds: std::ffi::c_long) {
     // SAFETY: mi_option_set takes any value for this option. Another thread
     // may read the option meanwhile: mimalloc reads it as one machine word,

@@ -94,6 +94,14 @@ impl StatCache {
         reader.is_empty().then_some(cache)
     }
 
+    /// Makes room for this many more target folders and services at once:
+    /// a fresh clone's check records 36,000 folders at 10,000 services, and
+    /// growing the table by doubling held both tables while it copied.
+    pub(crate) fn reserve(&mut self, folders: usize, services: usize) {
+        self.entries.reserve(folders);
+        self.services.reserve(services);
+    }
+
     /// Records that `dir`'s files, as they are now, are what `inputs` renders to.
     pub(crate) fn record(&mut self, root: &Path, dir: &str, inputs: blake3::Hash, trust: Trust) {
         if let Some(stats) = stats(root, dir) {

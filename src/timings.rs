@@ -24,17 +24,22 @@ pub fn stage(name: &'static str) -> Stage {
 impl Drop for Stage {
     fn drop(&mut self) {
         if enabled() {
-            let rss = resident_mb().map(|mb| format!("  rss {mb} MB")).unwrap_or_default();
-            eprintln!("timing: {:<12} {:>8.1?}{rss}", self.name, self.start.elapsed());
+            let memory = memory_mb()
+                .map(|(now, peak)| format!("  rss {now} MB, peak {peak} MB"))
+                .unwrap_or_default();
+            eprintln!("timing: {:<12} {:>8.1?}{memory}", self.name, self.start.elapsed());
         }
     }
 }
 
-/// The process's resident memory now, in MB (Linux; None elsewhere): which
-/// stage holds the peak.
-fn resident_mb() -> Option<u64> {
+/// The process's resident memory now and its peak so far, in MB (Linux;
+/// None elsewhere): which stage holds the peak.
+fn memory_mb() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb >> 10)
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb >> 10)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

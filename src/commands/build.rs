@@ -162,6 +162,7 @@ pub(crate) fn execute(
     };
     let changed = learn(settings, &compiled, &written, &mut stat_cache);
     compiled.plan.release_settled_contents(&stat_cache, snapshot::now());
+    crate::allocator::collect_freed();
     drop(stage);
     // Three local files, independent of one another: saved side by side.
     let save_caches = || {
@@ -261,6 +262,7 @@ fn learn(settings: &Settings, compiled: &Compiled, written: &WriteReport, stat_c
     let changed =
         pruned || !compiled.fresh.is_empty() || !compiled.fresh_services.is_empty() || !written.removed.is_empty();
     if changed {
+        stat_cache.reserve(compiled.fresh.len(), compiled.fresh_services.len());
         // Rendered targets were written or compared byte for byte by
         // `apply`; verified ones only matched their committed fingerprint.
         for (dir, inputs, trust) in &compiled.fresh {

@@ -74,6 +74,7 @@ pub(crate) fn run(settings: &Settings, cache: Cache, shard: Option<Shard>) -> Re
     if cache == Cache::Local {
         let learned = learn(settings, &compiled, &mut stat_cache, &before, &drift.paths);
         compiled.plan.release_settled_contents(&stat_cache, snapshot::now());
+        crate::allocator::collect_freed();
         if learned {
             let _ = stat_cache.save(&settings.root);
         }
@@ -246,6 +247,7 @@ fn learn(
         })
         .collect();
     let mut learned = !unmoved.is_empty();
+    stat_cache.reserve(unmoved.len(), compiled.fresh_services.len());
     for (dir, stats) in unmoved {
         stat_cache.record_stats(dir, inputs_of[dir.as_str()], stats, Trust::Rendered);
     }
