@@ -146,6 +146,7 @@ pub(crate) fn compile(
     stat_cache: &StatCache,
     shard: Option<Shard>,
 ) -> Compiled {
+    return_freed_memory_if_cold(&sources, cache, stat_cache);
     // A service whose file and shared inputs hash as at the last build, and
     // whose files still stat the same, is not even resolved.
     let shared = fingerprint::shared_inputs(&sources);
@@ -216,6 +217,23 @@ pub(crate) fn compile(
         fresh_services,
         shared_broken: false,
         warnings,
+    }
+}
+
+/// A large run with nothing to skip by (no stat cache: a first build, a
+/// fresh clone, `--no-cache`) resolves and renders every service, so it
+/// gives freed memory back from the start: mimalloc decides that for each
+/// segment when it maps one (`allocator`).
+fn return_freed_memory_if_cold(sources: &Sources, cache: Cache, stat_cache: &StatCache) {
+    let cold = cache == Cache::Ignore || stat_cache.is_empty();
+    let services = || {
+        sources
+            .iter()
+            .filter(|(path, _)| service_of_file(path).is_some())
+            .count()
+    };
+    if cold && services() >= allocator::LARGE_RUN_SERVICES {
+        allocator::return_freed_memory();
     }
 }
 

@@ -112,14 +112,14 @@ impl Snapshot {
         self.entries.reserve(inputs + 8 + self.counts.files as usize);
         for (path, stat) in &stats.files {
             let Some(text) = sources.get(path) else { return false };
-            let hash = (stat.changed_at() + RACY_WINDOW_NS >= started).then(|| blake3::hash(text.as_bytes()));
+            let hash = (!settled(stat, started)).then(|| blake3::hash(text.as_bytes()));
             self.entries.push((path.clone(), Entry::Present(*stat, hash)));
         }
         for (path, stat) in &stats.dirs {
             // A folder's content is its listing. An editor's save (write and
             // rename) right before the run leaves it racy: vouch for it by
             // the names the run read, if the folder still lists just those.
-            let hash = match stat.changed_at() + RACY_WINDOW_NS >= started {
+            let hash = match !settled(stat, started) {
                 true => match read_listing(root, path, stats) {
                     Some(hash) => Some(hash),
                     None => return false,
@@ -339,17 +339,17 @@ impl Recorded {
 /// Every target folder has this file, right below the folder.
 const TARGET_MARKER_FILE: &str = "/manifests.yaml";
 
-/// An output file's entry. `vouched` is the stat the stat cache recorded
-/// when it last saw the file whole; `content` what this run wrote or
-/// compared. Without a vouched stat the file must hold `content`; a racily
-/// clean one must too, and is recorded with its hash. None when the file
-/// cannot be vouched for.
 /// Whether a file with `stat` was changed long enough before `at` that any
 /// later change shows in its stat: its content need not be compared then.
 pub(crate) fn settled(stat: &Stat, at: i64) -> bool {
     stat.changed_at() + RACY_WINDOW_NS < at
 }
 
+/// An output file's entry. `vouched` is the stat the stat cache recorded
+/// when it last saw the file whole; `content` what this run wrote or
+/// compared. Without a vouched stat the file must hold `content`; a racily
+/// clean one must too, and is recorded with its hash. None when the file
+/// cannot be vouched for.
 pub(crate) fn output_entry(
     root: &Path,
     path: &str,

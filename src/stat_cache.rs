@@ -94,12 +94,19 @@ impl StatCache {
         reader.is_empty().then_some(cache)
     }
 
+    /// Whether the cache vouches for nothing (a first build, a fresh clone).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.services.is_empty()
+    }
+
     /// Makes room for this many more target folders and services at once:
     /// a fresh clone's check records 36,000 folders at 10,000 services, and
     /// growing the table by doubling held both tables while it copied.
     pub(crate) fn reserve(&mut self, folders: usize, services: usize) {
-        self.entries.reserve(folders);
-        self.services.reserve(services);
+        // Most may be here already (a warm run that re-rendered everything):
+        // never room for more than the total.
+        self.entries.reserve(folders.saturating_sub(self.entries.len()));
+        self.services.reserve(services.saturating_sub(self.services.len()));
     }
 
     /// Records that `dir`'s files, as they are now, are what `inputs` renders to.

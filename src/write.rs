@@ -516,6 +516,9 @@ mod tests {
         }
         plan.files
             .insert("generated/argocd/applicationsets.yaml".into(), "text".into());
+        // A file named like a target file, in a folder that is not one.
+        plan.files
+            .insert(format!("generated/a/dev/{TARGET_FILE}"), "text".into());
         plan.release_settled_contents(&stat_cache, now);
         let kept: Vec<&str> = plan
             .files
@@ -525,6 +528,7 @@ mod tests {
             .collect();
         let mut expected = vec![
             "generated/argocd/applicationsets.yaml".to_string(),
+            format!("generated/a/dev/{TARGET_FILE}"),
             format!("generated/b/dev/eu/{TARGET_FILE}"),
         ];
         expected.extend(target_files("generated/c/dev/eu"));

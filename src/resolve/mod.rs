@@ -62,8 +62,8 @@ pub fn resolve(
             (targets.filter(|_| service_diags.is_empty()), service_diags, false)
         })
         .collect();
-    // Sized exactly: a target is 1.2 KB before its maps, and growing by
-    // doubling held up to twice the list while it was copied.
+    // Sized exactly: growing by doubling held up to twice the list while
+    // it was copied.
     let count = per_service.iter().map(|(t, _, _)| t.as_ref().map_or(0, Vec::len)).sum();
     let mut targets = Vec::with_capacity(count);
     let mut failed_services: BTreeSet<String> = catalog.broken_services.clone();
